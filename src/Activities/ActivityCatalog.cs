@@ -1,0 +1,60 @@
+using Microsoft.Extensions.DependencyInjection;
+using MlFunctions.Activities.Probes;
+using MlFunctions.Core;
+using MlFunctions.Core.Probes;
+
+namespace MlFunctions.Activities;
+
+/// <summary>
+/// Who is calling an activity. Each host builds it from its own context (Durable Task's
+/// <c>TaskActivityContext</c> locally, the <c>FunctionContext</c> binding data in Azure Functions), so
+/// activity code never depends on either host.
+/// </summary>
+public sealed record ActivityCall(string Name, string InstanceId, CancellationToken Cancellation);
+
+/// <summary>An activity: one idempotent side effect, since activities run at least once.</summary>
+public interface IActivity<TInput, TOutput>
+{
+    Task<TOutput> RunAsync(TInput input, ActivityCall call);
+}
+
+public interface IActivityRegistry
+{
+    void AddActivity<TInput, TOutput, TActivity>(string name)
+        where TActivity : class, IActivity<TInput, TOutput>;
+}
+
+/// <summary>Every activity the orchestrations call. Both hosts register exactly this list.</summary>
+public static class ActivityCatalog
+{
+    public static void Register(IActivityRegistry registry)
+    {
+        registry.AddActivity<ProbeStepInput, int, ProbeStepActivity>(ActivityNames.ProbeStep);
+    }
+
+    /// <summary>The services the activities need, shared by both hosts.</summary>
+    public static IServiceCollection AddMlActivities(this IServiceCollection services)
+    {
+        services.AddOptions<ProbeOptions>();
+        services.AddSingleton<ProbeJournal>();
+        services.AddTransient<ProbeStepActivity>();
+        return services;
+    }
+
+    public static IReadOnlyList<string> Names { get; } = ListNames();
+
+    private static IReadOnlyList<string> ListNames()
+    {
+        var lister = new NameLister();
+        Register(lister);
+        return lister.Names;
+    }
+
+    private sealed class NameLister : IActivityRegistry
+    {
+        public List<string> Names { get; } = [];
+
+        public void AddActivity<TInput, TOutput, TActivity>(string name)
+            where TActivity : class, IActivity<TInput, TOutput> => Names.Add(name);
+    }
+}

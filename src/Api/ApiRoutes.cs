@@ -1,0 +1,40 @@
+namespace MlFunctions.Api;
+
+/// <summary>
+/// Route templates of the product's own HTTP surface, served identically by the Functions app and
+/// the local host. Templates carry no leading slash and include their "api/" segment themselves:
+/// host.json sets Functions' routePrefix to "" so that KServe's /v2 routes can sit beside /api.
+/// </summary>
+public static class ApiRoutes
+{
+    public const string Health = "api/health";
+    public const string StartOrchestration = "api/orchestrators/{name}";
+}
+
+/// <summary>
+/// Durable Functions' HTTP management API. In Azure Functions the Durable extension serves these
+/// itself; the local host implements them with the same shapes and status codes.
+/// </summary>
+public static class DurableWebhookRoutes
+{
+    public const string Base = "runtime/webhooks/durabletask";
+    public const string Instances = Base + "/instances";
+    public const string Instance = Base + "/instances/{instanceId}";
+    public const string RaiseEvent = Base + "/instances/{instanceId}/raiseEvent/{eventName}";
+    public const string Terminate = Base + "/instances/{instanceId}/terminate";
+    public const string Suspend = Base + "/instances/{instanceId}/suspend";
+    public const string Resume = Base + "/instances/{instanceId}/resume";
+
+    /// <summary>(method, template) pairs; the route-parity test allows exactly these beyond Functions' own.</summary>
+    public static IReadOnlyList<(string Method, string Template)> All { get; } =
+    [
+        ("GET", Instances),
+        ("DELETE", Instances),
+        ("GET", Instance),
+        ("DELETE", Instance),
+        ("POST", RaiseEvent),
+        ("POST", Terminate),
+        ("POST", Suspend),
+        ("POST", Resume),
+    ];
+}

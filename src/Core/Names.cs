@@ -1,0 +1,16 @@
+namespace MlFunctions.Core;
+
+/// <summary>
+/// The one place where orchestration and activity names live. Orchestrations call each other and their
+/// activities only through these constants, and both hosts register exactly these names, so a typo
+/// cannot split the two hosts apart.
+/// </summary>
+public static class OrchestrationNames
+{
+    public const string FanOutProbe = "FanOutProbe";
+}
+
+public static class ActivityNames
+{
+    public const string ProbeStep = "ProbeStep";
+}

@@ -1,0 +1,56 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MlFunctions.Api;
+using MlFunctions.Api.Durable;
+using MlFunctions.Local.Engine;
+
+namespace MlFunctions.Local.Http;
+
+/// <summary>
+/// The local host's HTTP surface: the same shared handlers the Functions app maps, plus the Durable
+/// management API that the Durable extension provides in Azure Functions.
+/// </summary>
+public static class LocalRoutes
+{
+    public static void Map(WebApplication app)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MlFunctions.Local.Http");
+        var keys = app.Services.GetRequiredService<ApiKeys>();
+        var engine = app.Services.GetRequiredService<EngineService>();
+
+        // Routes that need a DurableTaskClient get it per request, after the engine has started.
+        RequestDelegate Run(Func<HttpContext, DurableTaskClient, Task> handler) =>
+            http => ApiGuard.RunAsync(http, logger, () => handler(http, engine.Client));
+
+        static string Route(HttpContext http, string name) => (string)http.Request.RouteValues[name]!;
+
+        Task<HttpManagementLinks> Links(HttpContext http, string instanceId) =>
+            Task.FromResult(HttpManagementLinks.Create(
+                $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}",
+                instanceId,
+                engine.Engine.Client.TaskHubName,
+                "Storage",
+                keys.Key));
+
+        app.Use((http, next) => keys.EnforceAsync(http, () => next(http)));
+
+        app.MapGet(ApiRoutes.Health, http => HealthHandler.HandleAsync(http, "local"));
+        app.MapPost(ApiRoutes.StartOrchestration, Run((http, client) => OrchestrationStarter.HandleAsync(http, client, Route(http, "name"), Links)));
+
+        app.MapGet(DurableWebhookRoutes.Instances, Run(DurableManagementApi.QueryAsync));
+        app.MapDelete(DurableWebhookRoutes.Instances, Run(DurableManagementApi.PurgeManyAsync));
+        app.MapGet(DurableWebhookRoutes.Instance, Run((http, client) =>
+            DurableManagementApi.GetStatusAsync(http, client, Route(http, "instanceId"), engine.Engine.Client.GetHistoryJsonAsync)));
+        app.MapDelete(DurableWebhookRoutes.Instance, Run((http, client) => DurableManagementApi.PurgeAsync(http, client, Route(http, "instanceId"))));
+        app.MapPost(DurableWebhookRoutes.RaiseEvent, Run((http, client) =>
+            DurableManagementApi.RaiseEventAsync(http, client, Route(http, "instanceId"), Route(http, "eventName"))));
+        app.MapPost(DurableWebhookRoutes.Terminate, Run((http, client) => DurableManagementApi.TerminateAsync(http, client, Route(http, "instanceId"))));
+        app.MapPost(DurableWebhookRoutes.Suspend, Run((http, client) => DurableManagementApi.SuspendAsync(http, client, Route(http, "instanceId"))));
+        app.MapPost(DurableWebhookRoutes.Resume, Run((http, client) => DurableManagementApi.ResumeAsync(http, client, Route(http, "instanceId"))));
+
+    }
+}

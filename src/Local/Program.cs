@@ -1,0 +1,3 @@
+using MlFunctions.Local.Cli;
+
+return await Commands.RunAsync(args);

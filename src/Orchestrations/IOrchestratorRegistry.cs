@@ -1,0 +1,38 @@
+using Microsoft.DurableTask;
+
+namespace MlFunctions.Orchestrations;
+
+/// <summary>
+/// What a host does with each orchestrator: the local engine wraps it in a Durable Task shim, a test
+/// lists its name. Orchestrators are plain static functions, as in durabletask-dotnet's samples.
+/// </summary>
+public interface IOrchestratorRegistry
+{
+    void AddOrchestrator<TInput, TOutput>(string name, Func<TaskOrchestrationContext, TInput?, Task<TOutput>> run);
+}
+
+/// <summary>Every orchestration the product exposes. Both hosts register exactly this list.</summary>
+public static class OrchestrationCatalog
+{
+    public static void Register(IOrchestratorRegistry registry)
+    {
+        registry.AddOrchestrator<Core.Probes.FanOutProbeInput, int>(Core.OrchestrationNames.FanOutProbe, Probes.FanOutProbe.RunAsync);
+    }
+
+    /// <summary>The names, for the starter's "unknown orchestration" answer and for tests.</summary>
+    public static IReadOnlyList<string> Names { get; } = ListNames();
+
+    private static IReadOnlyList<string> ListNames()
+    {
+        var lister = new NameLister();
+        Register(lister);
+        return lister.Names;
+    }
+
+    private sealed class NameLister : IOrchestratorRegistry
+    {
+        public List<string> Names { get; } = [];
+
+        public void AddOrchestrator<TInput, TOutput>(string name, Func<TaskOrchestrationContext, TInput?, Task<TOutput>> run) => Names.Add(name);
+    }
+}
