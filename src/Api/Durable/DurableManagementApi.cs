@@ -185,12 +185,10 @@ public static class DurableManagementApi
     /// <summary>The status payload, in the extension's property order and date format.</summary>
     public static JsonObject ToStatus(OrchestrationMetadata metadata, bool showInput)
     {
-        var output = ParseOrString(metadata.SerializedOutput);
-        if (metadata.RuntimeStatus == OrchestrationRuntimeStatus.Failed && metadata.FailureDetails is { } failure)
-        {
-            // Durable Functions reports a failed instance's reason as its output.
-            output = JsonValue.Create($"{failure.ErrorType}: {failure.ErrorMessage}");
-        }
+        // Durable Functions reports a failed instance's reason as its output.
+        var output = metadata.RuntimeStatus == OrchestrationRuntimeStatus.Failed && metadata.FailureDetails is { } failure
+            ? JsonValue.Create($"{failure.ErrorType}: {failure.ErrorMessage}")
+            : ParseOrString(metadata.SerializedOutput);
 
         return new JsonObject
         {

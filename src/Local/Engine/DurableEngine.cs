@@ -58,6 +58,9 @@ public sealed class DurableEngine : IAsyncDisposable
             TaskHubName = options.TaskHubName,
             WorkerId = options.WorkerId,
             UseTablePartitionManagement = true,
+
+            // Without this the backend silently ignores a start whose id is already running.
+            ThrowExceptionOnInvalidDedupeStatus = true,
             PartitionCount = options.PartitionCount,
             MaxConcurrentTaskActivityWorkItems = options.MaxConcurrentActivities,
             MaxConcurrentTaskOrchestrationWorkItems = options.MaxConcurrentOrchestrations,

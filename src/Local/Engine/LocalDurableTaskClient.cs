@@ -52,7 +52,7 @@ public sealed class LocalDurableTaskClient(
         }
         catch (OrchestrationAlreadyExistsException e)
         {
-            throw new InvalidOperationException($"An orchestration with instance id '{instanceId}' is already pending or running.", e);
+            throw new Api.Durable.InstanceAlreadyRunningException(instanceId, e);
         }
     }
 
@@ -161,9 +161,27 @@ public sealed class LocalDurableTaskClient(
             SerializedOutput = withData ? state.Output : null,
             SerializedCustomStatus = withData ? state.Status : null,
             Tags = state.Tags is null ? new Dictionary<string, string>() : new Dictionary<string, string>(state.Tags),
-            FailureDetails = ToFailure(state.FailureDetails),
+            FailureDetails = ToFailure(state.FailureDetails) ?? FailureFromOutput(state),
             DataConverter = converter,
         };
+
+    /// <summary>
+    /// The Azure Storage backend's instance table keeps a failed instance's reason only as its output
+    /// text ("Type: message"), not its FailureDetails; rebuild the details from that text.
+    /// </summary>
+    private static TaskFailureDetails? FailureFromOutput(OrchestrationState state)
+    {
+        if (state.OrchestrationStatus != OrchestrationStatus.Failed || string.IsNullOrEmpty(state.Output))
+        {
+            return null;
+        }
+
+        var split = state.Output.IndexOf(": ", StringComparison.Ordinal);
+        var looksLikeType = split > 0 && !state.Output[..split].Contains(' ');
+        return looksLikeType
+            ? new TaskFailureDetails(state.Output[..split], state.Output[(split + 2)..], null, null, null)
+            : new TaskFailureDetails("Unknown", state.Output, null, null, null);
+    }
 
     private static TaskFailureDetails? ToFailure(FailureDetails? details) =>
         details is null
