@@ -26,6 +26,8 @@ public sealed class EngineOptions
 
     public int PartitionCount { get; init; } = 4;
 
+    public bool ExtendedSessions { get; init; } = true;
+
     public TimeSpan MaxQueuePollingInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan WorkItemVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(15);
