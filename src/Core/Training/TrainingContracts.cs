@@ -1,0 +1,177 @@
+using MlFunctions.Core.Transforms;
+
+namespace MlFunctions.Core.Training;
+
+/// <summary>
+/// The message on the <c>training-jobs</c> queue. It crosses a process boundary (orchestration →
+/// worker), so it is versioned: add fields with defaults, bump <see cref="SchemaVersion"/> when the
+/// meaning of a field changes. Redelivering the same <see cref="JobId"/> resumes from its newest checkpoint.
+/// </summary>
+public sealed record TrainingJob
+{
+    public const int CurrentSchemaVersion = 1;
+
+    public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+
+    /// <summary>Stable across redeliveries and re-dispatches; names the checkpoint folder.</summary>
+    public required string JobId { get; init; }
+
+    /// <summary>Model zoo key, e.g. "mlp" or "cnn".</summary>
+    public required string Model { get; init; }
+
+    public required HyperParameters Hyperparameters { get; init; }
+
+    /// <summary>The prepared (transformed, split) dataset the worker trains on.</summary>
+    public required PreparedDataRef Data { get; init; }
+
+    /// <summary>
+    /// The waiting orchestration's <c>sendEventPostUri</c> (Durable HTTP API, with its <c>{eventName}</c>
+    /// placeholder): the worker POSTs <see cref="TrainingEvents"/> there. The same contract in Azure
+    /// Functions and in the local host.
+    /// </summary>
+    public string? CallbackUri { get; init; }
+
+    /// <summary>Which dispatch attempt this is (1-based); the worker reports it back.</summary>
+    public int Attempt { get; init; } = 1;
+
+    /// <summary>Tracking labels (pipeline run, sweep trial); copied to results and Kubernetes labels.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Train on train+val (final retrain) instead of holding val out.</summary>
+    public bool TrainOnValidation { get; init; }
+
+    /// <summary>Export ONNX at the end (sweep trials may skip it).</summary>
+    public bool ExportOnnx { get; init; } = true;
+}
+
+/// <summary>Model hyperparameters. Fields a model does not use are ignored by it.</summary>
+public sealed record HyperParameters
+{
+    /// <summary>MLP hidden layer widths.</summary>
+    public IReadOnlyList<int> HiddenSizes { get; init; } = [128];
+
+    /// <summary>CNN convolution channels per block.</summary>
+    public IReadOnlyList<int> Channels { get; init; } = [16, 32];
+
+    public double Dropout { get; init; }
+
+    public double LearningRate { get; init; } = 1e-3;
+
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>"adam" or "sgd" (SGD uses <see cref="Momentum"/>).</summary>
+    public string Optimizer { get; init; } = "adam";
+
+    public double Momentum { get; init; } = 0.9;
+
+    public double WeightDecay { get; init; }
+
+    public int Epochs { get; init; } = 2;
+
+    public long Seed { get; init; } = 1;
+
+    /// <summary>Cap on training samples per epoch (0 = all); keeps CI runs small.</summary>
+    public int MaxTrainSamples { get; init; }
+}
+
+/// <summary>Where a prepared dataset lives: its manifest is <c>{Container}/{Prefix}/manifest.json</c>.</summary>
+public sealed record PreparedDataRef(string Container, string Prefix, string ContentHash);
+
+/// <summary>Metrics after one epoch, as the worker reports them.</summary>
+public sealed record EpochMetrics(
+    int Epoch,
+    double TrainLoss,
+    double ValLoss,
+    double ValAccuracy,
+    double SamplesPerSecond,
+    double Seconds);
+
+/// <summary>ONNX Runtime vs TorchSharp on a held-out batch.</summary>
+public sealed record OnnxParity(double MaxAbsLogitDiff, bool ArgmaxIdentical, int BatchSize);
+
+/// <summary>What a finished (or early-stopped) job produced.</summary>
+public sealed record TrainingResult
+{
+    public required string JobId { get; init; }
+
+    public required string Model { get; init; }
+
+    /// <summary>The device actually used ("cuda" or "cpu").</summary>
+    public required string Device { get; init; }
+
+    public required IReadOnlyList<EpochMetrics> History { get; init; }
+
+    public bool StoppedEarly { get; init; }
+
+    /// <summary>Blob URI of the newest checkpoint.</summary>
+    public string? CheckpointUri { get; init; }
+
+    public string? OnnxUri { get; init; }
+
+    public string? OnnxSha256 { get; init; }
+
+    public OnnxParity? Parity { get; init; }
+
+    /// <summary>Transform of the training data: serving applies it to raw inputs.</summary>
+    public TransformSpec? Transform { get; init; }
+
+    public long ParameterCount { get; init; }
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>
+/// Worker → orchestration events, raised through the Durable HTTP API's sendEventPostUri. The body of
+/// every event is a <see cref="TrainingEvent"/>.
+/// </summary>
+public static class TrainingEvents
+{
+    /// <summary>After each epoch: metrics so far (also a heartbeat).</summary>
+    public const string Progress = "TrainingProgress";
+
+    /// <summary>Sent during long epochs so the orchestration's deadline does not expire.</summary>
+    public const string Heartbeat = "TrainingHeartbeat";
+
+    public const string Completed = "TrainingCompleted";
+
+    public const string Failed = "TrainingFailed";
+
+    /// <summary>Honoured a stop request at an epoch boundary; carries the result so far.</summary>
+    public const string Stopped = "TrainingStopped";
+}
+
+/// <summary>One event from the worker. Exactly the fields that belong to its kind are set.</summary>
+public sealed record TrainingEvent
+{
+    public required string JobId { get; init; }
+
+    public required string Kind { get; init; }
+
+    public int Attempt { get; init; } = 1;
+
+    public EpochMetrics? Metrics { get; init; }
+
+    public TrainingResult? Result { get; init; }
+
+    /// <summary>A reason a person can act on, for Failed.</summary>
+    public string? Error { get; init; }
+
+    public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+}
+
+/// <summary>Queue and blob names shared by the dispatcher, the worker and the deployment manifests.</summary>
+public static class TrainingStorage
+{
+    public const string JobsQueue = "training-jobs";
+    public const string PoisonQueue = "training-jobs-poison";
+    public const string CheckpointsContainer = "checkpoints";
+    public const string ModelsContainer = "models";
+
+    /// <summary>Per-job folder in the checkpoints container: epochs, status and the stop marker.</summary>
+    public static string JobFolder(string jobId) => $"jobs/{jobId}";
+
+    public static string StatusBlob(string jobId) => $"{JobFolder(jobId)}/status.json";
+
+    /// <summary>Written by the orchestration (activity) to ask the worker to stop at the next epoch boundary.</summary>
+    public static string StopBlob(string jobId) => $"{JobFolder(jobId)}/stop";
+}
