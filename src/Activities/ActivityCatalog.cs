@@ -1,7 +1,11 @@
 using Microsoft.Extensions.DependencyInjection;
+using MlFunctions.Activities.Datasets;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Core;
+using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Probes;
+using MlFunctions.Core.Training;
+using MlFunctions.Activities.Training;
 
 namespace MlFunctions.Activities;
 
@@ -10,7 +14,11 @@ namespace MlFunctions.Activities;
 /// <c>TaskActivityContext</c> locally, the <c>FunctionContext</c> binding data in Azure Functions), so
 /// activity code never depends on either host.
 /// </summary>
-public sealed record ActivityCall(string Name, string InstanceId, CancellationToken Cancellation);
+/// <param name="EventCallbackUri">
+/// The calling instance's sendEventPostUri (Durable HTTP API, with its {eventName} placeholder), for
+/// activities that hand work to another process which reports back by raising events.
+/// </param>
+public sealed record ActivityCall(string Name, string InstanceId, CancellationToken Cancellation, string? EventCallbackUri = null);
 
 /// <summary>An activity: one idempotent side effect, since activities run at least once.</summary>
 public interface IActivity<TInput, TOutput>
@@ -30,6 +38,11 @@ public static class ActivityCatalog
     public static void Register(IActivityRegistry registry)
     {
         registry.AddActivity<ProbeStepInput, int, ProbeStepActivity>(ActivityNames.ProbeStep);
+        registry.AddActivity<RegisterDatasetInput, RegisterDatasetResult, RegisterDatasetActivity>(ActivityNames.RegisterDataset);
+        registry.AddActivity<ValidateDatasetInput, ValidationReport, ValidateDatasetActivity>(ActivityNames.ValidateDataset);
+        registry.AddActivity<TransformDatasetInput, TransformDatasetResult, TransformDatasetActivity>(ActivityNames.TransformDataset);
+        registry.AddActivity<DispatchTrainingInput, DispatchTrainingResult, DispatchTrainingActivity>(ActivityNames.DispatchTraining);
+        registry.AddActivity<string, bool, RequestTrainingStopActivity>(ActivityNames.RequestTrainingStop);
     }
 
     /// <summary>The services the activities need, shared by both hosts.</summary>
@@ -38,6 +51,13 @@ public static class ActivityCatalog
         services.AddOptions<ProbeOptions>();
         services.AddSingleton<ProbeJournal>();
         services.AddTransient<ProbeStepActivity>();
+        services.AddOptions<DatasetOptions>();
+        services.AddTransient<RegisterDatasetActivity>();
+        services.AddTransient<ValidateDatasetActivity>();
+        services.AddTransient<TransformDatasetActivity>();
+        services.AddOptions<DispatchOptions>();
+        services.AddTransient<DispatchTrainingActivity>();
+        services.AddTransient<RequestTrainingStopActivity>();
         return services;
     }
 

@@ -38,3 +38,12 @@ public static class DurableWebhookRoutes
         ("POST", Resume),
     ];
 }
+
+/// <summary>Routes only the local host serves (Azure Functions has its own equivalents).</summary>
+public static class LocalOnlyRoutes
+{
+    /// <summary>Prometheus scraping endpoint for the OpenTelemetry meters (inference requests, latency, batch size).</summary>
+    public const string Metrics = "metrics";
+
+    public static IReadOnlyList<(string Method, string Template)> All { get; } = [("GET", Metrics)];
+}

@@ -8,9 +8,15 @@ namespace MlFunctions.Core;
 public static class OrchestrationNames
 {
     public const string FanOutProbe = "FanOutProbe";
+    public const string TrainModel = "TrainModel";
 }
 
 public static class ActivityNames
 {
     public const string ProbeStep = "ProbeStep";
+    public const string RegisterDataset = "RegisterDataset";
+    public const string ValidateDataset = "ValidateDataset";
+    public const string TransformDataset = "TransformDataset";
+    public const string DispatchTraining = "DispatchTraining";
+    public const string RequestTrainingStop = "RequestTrainingStop";
 }

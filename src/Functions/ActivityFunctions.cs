@@ -1,22 +1,61 @@
 using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities;
+using MlFunctions.Activities.Datasets;
 using MlFunctions.Activities.Probes;
+using MlFunctions.Activities.Training;
 using MlFunctions.Core;
+using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Probes;
+using MlFunctions.Core.Training;
 
 namespace MlFunctions.Functions;
 
-/// <summary>Thin [Function] wrappers over the shared activity classes.</summary>
-public sealed class ActivityFunctions(ProbeStepActivity probeStep)
+/// <summary>
+/// Thin [Function] wrappers over the shared activity classes: each resolves its activity from the
+/// invocation's services and runs it, exactly as the local engine's shim registry does.
+/// </summary>
+public static class ActivityFunctions
 {
     [Function(ActivityNames.ProbeStep)]
-    public Task<int> ProbeStep([ActivityTrigger] ProbeStepInput input, FunctionContext context) =>
-        probeStep.RunAsync(input, Call(ActivityNames.ProbeStep, context));
+    public static Task<int> ProbeStep([ActivityTrigger] ProbeStepInput input, FunctionContext context) =>
+        Run<ProbeStepActivity, ProbeStepInput, int>(ActivityNames.ProbeStep, input, context);
+
+    /// <summary>The Durable client binding lets the extension build the calling instance's sendEventPostUri.</summary>
+    [Function(ActivityNames.DispatchTraining)]
+    public static Task<DispatchTrainingResult> DispatchTraining(
+        [ActivityTrigger] DispatchTrainingInput input,
+        [DurableClient] DurableTaskClient client,
+        FunctionContext context) =>
+        Run<DispatchTrainingActivity, DispatchTrainingInput, DispatchTrainingResult>(
+            ActivityNames.DispatchTraining, input, context, client.CreateHttpManagementPayload(input.InstanceId).SendEventPostUri);
+
+    [Function(ActivityNames.RequestTrainingStop)]
+    public static Task<bool> RequestTrainingStop([ActivityTrigger] string jobId, FunctionContext context) =>
+        Run<RequestTrainingStopActivity, string, bool>(ActivityNames.RequestTrainingStop, jobId, context);
+
+    [Function(ActivityNames.RegisterDataset)]
+    public static Task<RegisterDatasetResult> RegisterDataset([ActivityTrigger] RegisterDatasetInput input, FunctionContext context) =>
+        Run<RegisterDatasetActivity, RegisterDatasetInput, RegisterDatasetResult>(ActivityNames.RegisterDataset, input, context);
+
+    [Function(ActivityNames.ValidateDataset)]
+    public static Task<ValidationReport> ValidateDataset([ActivityTrigger] ValidateDatasetInput input, FunctionContext context) =>
+        Run<ValidateDatasetActivity, ValidateDatasetInput, ValidationReport>(ActivityNames.ValidateDataset, input, context);
+
+    [Function(ActivityNames.TransformDataset)]
+    public static Task<TransformDatasetResult> TransformDataset([ActivityTrigger] TransformDatasetInput input, FunctionContext context) =>
+        Run<TransformDatasetActivity, TransformDatasetInput, TransformDatasetResult>(ActivityNames.TransformDataset, input, context);
+
+    private static Task<TOutput> Run<TActivity, TInput, TOutput>(string name, TInput input, FunctionContext context, string? eventCallbackUri = null)
+        where TActivity : class, IActivity<TInput, TOutput> =>
+        context.InstanceServices.GetRequiredService<TActivity>().RunAsync(input, Call(name, context, eventCallbackUri));
 
     /// <summary>The activity's caller, from the Durable binding data Functions passes along.</summary>
-    internal static ActivityCall Call(string name, FunctionContext context) =>
+    private static ActivityCall Call(string name, FunctionContext context, string? eventCallbackUri) =>
         new(
             name,
             context.BindingContext.BindingData.TryGetValue("instanceId", out var id) ? id?.ToString() ?? string.Empty : string.Empty,
-            context.CancellationToken);
+            context.CancellationToken,
+            eventCallbackUri);
 }

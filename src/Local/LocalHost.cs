@@ -4,9 +4,17 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities;
 using MlFunctions.Activities.Probes;
+using MlFunctions.Activities.Storage;
+using MlFunctions.Activities.Training;
 using MlFunctions.Local.Engine;
 using MlFunctions.Local.Http;
 using MlFunctions.Local.Storage;
+using Azure.Storage.Blobs;
+using MlFunctions.Activities.Registry;
+using MlFunctions.Api.Inference;
+using MlFunctions.Core.Registry;
+using MlFunctions.Serving;
+using OpenTelemetry.Metrics;
 
 namespace MlFunctions.Local;
 
@@ -30,14 +38,33 @@ public static class LocalHost
         builder.Services.AddSingleton<LocalPaths>();
         builder.Services.AddSingleton<LocalStorage>();
         builder.Services.AddSingleton<ApiKeys>();
+        builder.Services.AddSingleton<EventCallbacks>();
         builder.Services.AddSingleton<EngineService>();
+        builder.Services.AddSingleton<IStorageClients>(sp =>
+            new ConnectionStringStorageClients(ct => sp.GetRequiredService<LocalStorage>().GetConnectionStringAsync(ct)));
+        builder.Services.Configure<DispatchOptions>(builder.Configuration.GetSection("Dispatch"));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         builder.Services.AddMlActivities();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
+        builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
+        AddInference(builder);
         configure?.Invoke(builder);
 
         var app = builder.Build();
         LocalRoutes.Map(app);
         return app;
+    }
+
+    /// <summary>The KServe dataplane over the blob-backed registry, and its meters on /metrics.</summary>
+    private static void AddInference(WebApplicationBuilder builder)
+    {
+        builder.Services.AddInferenceServing(options => builder.Configuration.GetSection("Serving").Bind(options));
+
+        // Resolved on first use, after the engine has started, so the storage connection (possibly an
+        // Azurite this host started) is already known and the wait completes at once.
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IStorageClients>().BlobsAsync().GetAwaiter().GetResult());
+        builder.Services.AddSingleton<IModelRegistry>(sp =>
+            new BlobModelRegistry(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(BlobModelRegistry.DefaultContainerName)));
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ServingMetrics.MeterName).AddPrometheusExporter());
     }
 }

@@ -17,6 +17,7 @@ public static class OrchestrationCatalog
     public static void Register(IOrchestratorRegistry registry)
     {
         registry.AddOrchestrator<Core.Probes.FanOutProbeInput, int>(Core.OrchestrationNames.FanOutProbe, Probes.FanOutProbe.RunAsync);
+        registry.AddOrchestrator<Core.Training.TrainModelInput, Core.Training.TrainingResult>(Core.OrchestrationNames.TrainModel, Training.TrainModel.RunAsync);
     }
 
     /// <summary>The names, for the starter's "unknown orchestration" answer and for tests.</summary>

@@ -27,7 +27,8 @@ public sealed record TrainingJob
     /// <summary>
     /// The waiting orchestration's <c>sendEventPostUri</c> (Durable HTTP API, with its <c>{eventName}</c>
     /// placeholder): the worker POSTs <see cref="TrainingEvents"/> there. The same contract in Azure
-    /// Functions and in the local host.
+    /// Functions and in the local host. The worker replaces <c>{eventName}</c> with
+    /// <see cref="TrainingEvents.EventName"/>.
     /// </summary>
     public string? CallbackUri { get; init; }
 
@@ -121,11 +122,16 @@ public sealed record TrainingResult
 }
 
 /// <summary>
-/// Worker → orchestration events, raised through the Durable HTTP API's sendEventPostUri. The body of
-/// every event is a <see cref="TrainingEvent"/>.
+/// Worker → orchestration events. Every event is raised under the ONE Durable event name
+/// <see cref="EventName"/> (POST to sendEventPostUri with {eventName} = "TrainingEvent"), and its body is a
+/// <see cref="TrainingEvent"/> whose <see cref="TrainingEvent.Kind"/> is one of the constants below. One
+/// name keeps the events in order in one queue, and the orchestration needs a single waiter.
 /// </summary>
 public static class TrainingEvents
 {
+    /// <summary>The Durable external-event name for everything about a training job.</summary>
+    public const string EventName = "TrainingEvent";
+
     /// <summary>After each epoch: metrics so far (also a heartbeat).</summary>
     public const string Progress = "TrainingProgress";
 
@@ -138,6 +144,9 @@ public static class TrainingEvents
 
     /// <summary>Honoured a stop request at an epoch boundary; carries the result so far.</summary>
     public const string Stopped = "TrainingStopped";
+
+    /// <summary>Sent by a parent (e.g. a sweep's early stopping) to the TrainModel orchestration, not by the worker.</summary>
+    public const string StopRequested = "StopRequested";
 }
 
 /// <summary>One event from the worker. Exactly the fields that belong to its kind are set.</summary>

@@ -50,6 +50,7 @@ public sealed class DurableEngine : IAsyncDisposable
         IServiceProvider services,
         ILoggerFactory loggerFactory,
         Action<ShimRegistry>? extra = null,
+        Func<string, string?>? eventCallbackUri = null,
         CancellationToken cancellation = default)
     {
         var settings = new AzureStorageOrchestrationServiceSettings
@@ -80,12 +81,12 @@ public sealed class DurableEngine : IAsyncDisposable
 
         var stopping = new CancellationTokenSource();
         var shims = new DurableTaskShimFactory(new DurableTaskWorkerOptions { DataConverter = SdkConverter }, loggerFactory);
-        var registry = new ShimRegistry(shims, services, stopping.Token);
+        var registry = new ShimRegistry(shims, services, stopping.Token, eventCallbackUri);
         OrchestrationCatalog.Register(registry);
         ActivityCatalog.Register(registry);
         extra?.Invoke(registry);
 
-        var worker = new TaskHubWorker(service, loggerFactory)
+        var worker = new TaskHubWorker(new ParallelFetchService(service, options.ActivityDispatchers), loggerFactory)
         {
             // The SDK shims turn FailureDetails into TaskFailedException; without this mode DTFx would
             // serialize exceptions its own way and the orchestration would see none of the details.

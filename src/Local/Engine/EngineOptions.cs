@@ -28,6 +28,9 @@ public sealed class EngineOptions
 
     public bool ExtendedSessions { get; init; } = true;
 
+    /// <summary>Concurrent activity fetch loops on the work-item queue (see <see cref="ParallelFetchService"/>).</summary>
+    public int ActivityDispatchers { get; init; } = 4;
+
     public TimeSpan MaxQueuePollingInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan WorkItemVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(15);

@@ -11,7 +11,8 @@ public sealed class EngineService(
     LocalStorage storage,
     IConfiguration configuration,
     IServiceProvider services,
-    ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+    ILoggerFactory loggerFactory,
+    Http.EventCallbacks callbacks) : IHostedService, IAsyncDisposable
 {
     private DurableEngine? engine;
 
@@ -35,7 +36,7 @@ public sealed class EngineService(
             MaxConcurrentOrchestrations = local.GetValue("MaxConcurrentOrchestrations", defaults.MaxConcurrentOrchestrations),
             PartitionCount = local.GetValue("PartitionCount", defaults.PartitionCount),
         };
-        engine = await DurableEngine.StartAsync(options, services, loggerFactory, Extra, cancellationToken);
+        engine = await DurableEngine.StartAsync(options, services, loggerFactory, Extra, callbacks.SendEventUri, cancellationToken);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

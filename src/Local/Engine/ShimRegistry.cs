@@ -11,7 +11,11 @@ namespace MlFunctions.Local.Engine;
 /// Turns the catalog's orchestrators and activities into DTFx objects through the SDK's public shim
 /// factory, so the exact code that runs in Azure Functions runs here on <c>TaskHubWorker</c>.
 /// </summary>
-public sealed class ShimRegistry(DurableTaskShimFactory shims, IServiceProvider services, CancellationToken stopping)
+public sealed class ShimRegistry(
+    DurableTaskShimFactory shims,
+    IServiceProvider services,
+    CancellationToken stopping,
+    Func<string, string?>? eventCallbackUri = null)
     : IOrchestratorRegistry, IActivityRegistry
 {
     private readonly List<ObjectCreator<TaskOrchestration>> orchestrations = [];
@@ -50,7 +54,7 @@ public sealed class ShimRegistry(DurableTaskShimFactory shims, IServiceProvider 
         Claim(name);
         activities.Add(new Creator<TaskActivity>(name, () =>
             shims.CreateActivity<TInput, TOutput>(name, async (context, input) =>
-                await run(input, new ActivityCall(name, context.InstanceId, stopping)))));
+                await run(input, new ActivityCall(name, context.InstanceId, stopping, eventCallbackUri?.Invoke(context.InstanceId))))));
     }
 
     private void Claim(string name)

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using MlFunctions.Api;
 using MlFunctions.Api.Durable;
+using MlFunctions.Api.Inference;
 using MlFunctions.Local.Engine;
 
 namespace MlFunctions.Local.Http;
@@ -40,6 +41,11 @@ public static class LocalRoutes
 
         app.MapGet(ApiRoutes.Health, http => HealthHandler.HandleAsync(http, "local"));
         app.MapPost(ApiRoutes.StartOrchestration, Run((http, client) => OrchestrationStarter.HandleAsync(http, client, Route(http, "name"), Links)));
+
+        app.MapInferenceRoutes();
+
+        // Local only: in Azure Functions, metrics go to Application Insights / OTLP instead.
+        app.MapPrometheusScrapingEndpoint(LocalOnlyRoutes.Metrics).WithMetadata(new HttpMethodMetadata(["GET"]));
 
         app.MapGet(DurableWebhookRoutes.Instances, Run(DurableManagementApi.QueryAsync));
         app.MapDelete(DurableWebhookRoutes.Instances, Run(DurableManagementApi.PurgeManyAsync));

@@ -57,14 +57,17 @@ public sealed class FunctionsAppTests(LocalHostFixture host)
         var functions = FunctionsHttpRoutes().ToHashSet();
         var local = host.App.Services.GetRequiredService<EndpointDataSource>().Endpoints
             .OfType<RouteEndpoint>()
-            .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (m, e.RoutePattern.RawText!)))
+            .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (m, e.RoutePattern.RawText!.TrimStart('/'))))
             .ToHashSet();
 
         // In Azure Functions the Durable extension serves its management API; the local host serves it itself.
         var extension = DurableWebhookRoutes.All.ToHashSet();
+        var localOnly = LocalOnlyRoutes.All.ToHashSet();
         Assert.Empty(functions.Except(local));
-        Assert.Empty(local.Except(functions).Except(extension));
+        Assert.Empty(local.Except(functions).Except(extension).Except(localOnly));
         Assert.Subset(local, extension);
+        Assert.Subset(local, localOnly);
+        Assert.Subset(functions, Api.Inference.InferenceRoutes.All.Select(r => (r.HttpMethod, r.Template)).ToHashSet());
     }
 
     [Fact]

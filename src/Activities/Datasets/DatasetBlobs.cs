@@ -1,0 +1,76 @@
+using System.Security.Cryptography;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using MlFunctions.Core.Json;
+
+namespace MlFunctions.Activities.Datasets;
+
+/// <summary>Small blob helpers shared by the dataset activities: hashing uploads, JSON documents, create-once writes.</summary>
+internal static class DatasetBlobs
+{
+    /// <summary>sha256 (hex) and length of a stream, read once in 1 MiB blocks.</summary>
+    public static async Task<(string Sha256, long Bytes)> HashAsync(Stream stream, CancellationToken ct)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        long total = 0;
+        int n;
+        while ((n = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            sha.AppendData(buffer, 0, n);
+            total += n;
+        }
+
+        return (Convert.ToHexStringLower(sha.GetHashAndReset()), total);
+    }
+
+    public static async Task<T?> ReadJsonAsync<T>(BlobClient blob, CancellationToken ct)
+        where T : class
+    {
+        try
+        {
+            var content = await blob.DownloadContentAsync(ct);
+            return content.Value.Content.ToObjectFromJson<T>(MlJson.Options);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    public static Task WriteJsonAsync<T>(BlobClient blob, T value, CancellationToken ct) =>
+        blob.UploadAsync(BinaryData.FromObjectAsJson(value, MlJson.Options), new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } }, ct);
+
+    /// <summary>
+    /// Writes a manifest only if none exists (<c>If-None-Match: *</c>). Returns false when another run
+    /// got there first: the manifest is the commit point, so the first complete one wins and is never changed.
+    /// </summary>
+    public static async Task<bool> CreateJsonAsync<T>(BlobClient blob, T value, CancellationToken ct)
+    {
+        try
+        {
+            await blob.UploadAsync(
+                BinaryData.FromObjectAsJson(value, MlJson.Options),
+                new BlobUploadOptions
+                {
+                    HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" },
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                },
+                ct);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            return false;
+        }
+    }
+
+    public static async Task<BlobContainerClient> ContainerAsync(BlobServiceClient service, string name, CancellationToken ct)
+    {
+        var container = service.GetBlobContainerClient(name);
+        await container.CreateIfNotExistsAsync(cancellationToken: ct);
+        return container;
+    }
+
+}

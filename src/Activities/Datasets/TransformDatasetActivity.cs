@@ -1,0 +1,128 @@
+using System.Security.Cryptography;
+using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.Logging;
+using MlFunctions.Activities.Storage;
+using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Training;
+
+namespace MlFunctions.Activities.Datasets;
+
+/// <summary>
+/// Prepares a registered IDX dataset for training: a seeded stratified train/val/test split (or train/val
+/// plus the official test set), normalization statistics from the train split only, one
+/// <see cref="PreparedShard"/> blob per split and a manifest under
+/// <c>prepared/{name}/{datasetVersion}/{recipeHash}/</c>. The manifest is written last and once, so the
+/// same recipe on the same dataset version is prepared once and a re-run returns it.
+/// </summary>
+/// <remarks>
+/// The pool is held in memory while it is split (MNIST train: 47 MB of pixels); the files are still read
+/// as streams, never as one downloaded blob.
+/// </remarks>
+public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<TransformDatasetActivity> logger)
+    : IActivity<TransformDatasetInput, TransformDatasetResult>
+{
+    public async Task<TransformDatasetResult> RunAsync(TransformDatasetInput input, ActivityCall call)
+    {
+        var ct = call.Cancellation;
+        var recipe = input.Recipe;
+        var recipeHash = recipe.Hash();
+        var prefix = PreparedLayout.Prefix(input.Dataset, recipeHash);
+        var service = await storage.BlobsAsync(ct);
+        var container = await DatasetBlobs.ContainerAsync(service, PreparedLayout.Container, ct);
+        var manifestBlob = container.GetBlobClient(PreparedLayout.ManifestBlob(prefix));
+        if (await DatasetBlobs.ReadJsonAsync<PreparedDatasetManifest>(manifestBlob, ct) is { } done)
+        {
+            return Result(prefix, done, alreadyPrepared: true);
+        }
+
+        var dataset = await RegisteredDataset.LoadAsync(service, input.Dataset, ct);
+        if (dataset.Manifest.Format != "idx")
+        {
+            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares labeled IDX image datasets");
+        }
+
+        var (splits, numClasses) = await Task.Run(() => Split(dataset, recipe, ct), ct);
+        var transform = NormalizationStats.Compute(splits[PreparedLayout.Train]);
+
+        var written = new List<PreparedSplit>();
+        foreach (var (name, shard) in splits)
+        {
+            using var buffer = new MemoryStream();
+            shard.WriteTo(buffer);
+            var sha = Convert.ToHexStringLower(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+            buffer.Position = 0;
+            var blobName = PreparedLayout.ShardBlob(prefix, name);
+
+            // Overwrite: a crashed earlier attempt may have left this shard; the recipe is deterministic, so
+            // the bytes are the same, and the manifest (written below) names their hash.
+            await container.GetBlobClient(blobName).UploadAsync(
+                buffer,
+                new BlobUploadOptions { Metadata = new Dictionary<string, string> { ["sha256"] = sha } },
+                ct);
+            written.Add(new PreparedSplit(name, blobName, shard.Count, buffer.Length, sha, ShardOps.ClassCounts(shard)));
+        }
+
+        var manifest = new PreparedDatasetManifest
+        {
+            Source = input.Dataset,
+            Recipe = recipe,
+            RecipeHash = recipeHash,
+            Transform = transform,
+            SampleShape = splits[PreparedLayout.Train].SampleShape,
+            NumClasses = numClasses,
+            Splits = written,
+            ContentHash = PreparedLayout.ContentHash(written, transform),
+        };
+        if (!await DatasetBlobs.CreateJsonAsync(manifestBlob, manifest, ct))
+        {
+            var winner = await DatasetBlobs.ReadJsonAsync<PreparedDatasetManifest>(manifestBlob, ct)
+                ?? throw new InvalidOperationException($"{manifestBlob.Name} was reported as existing but cannot be read");
+            return Result(prefix, winner, alreadyPrepared: true);
+        }
+
+        logger.LogInformation(
+            "Prepared {Name}/{Version} as {Prefix}: {Counts}; mean {Mean}, std {Std}",
+            input.Dataset.Name, input.Dataset.Version, prefix, string.Join(", ", written.Select(s => $"{s.Name} {s.Count}")), transform.Mean[0], transform.Std[0]);
+        return Result(prefix, manifest, alreadyPrepared: false);
+    }
+
+    /// <summary>Reads the pool (and the official test set) and cuts the splits. Pure apart from the reads.</summary>
+    internal static (Dictionary<string, PreparedShard> Splits, int NumClasses) Split(RegisteredDataset dataset, PreparationRecipe recipe, CancellationToken ct)
+    {
+        PreparedShard pool;
+        using (var reader = dataset.OpenIdx(recipe.Source))
+        {
+            pool = reader.ReadShard(recipe.MaxSamples > 0 ? recipe.MaxSamples : null);
+        }
+
+        ct.ThrowIfCancellationRequested();
+        PreparedShard? officialTest = null;
+        if (recipe.TestSource is not null)
+        {
+            if (recipe.TestFraction != 0)
+            {
+                throw new ArgumentException($"TestSource '{recipe.TestSource}' supplies the test split; set TestFraction to 0 and TrainFraction + ValFraction to 1");
+            }
+
+            using var reader = dataset.OpenIdx(recipe.TestSource);
+            officialTest = reader.ReadShard(recipe.MaxTestSamples > 0 ? recipe.MaxTestSamples : null);
+            if (!officialTest.SampleShape.SequenceEqual(pool.SampleShape))
+            {
+                throw new InvalidDataException($"test set samples are [{string.Join(",", officialTest.SampleShape)}], the pool's are [{string.Join(",", pool.SampleShape)}]");
+            }
+        }
+
+        var indices = StratifiedSplitter.Split(pool.Labels, recipe.TrainFraction, recipe.ValFraction, recipe.TestFraction, recipe.Seed);
+        var splits = new Dictionary<string, PreparedShard>
+        {
+            [PreparedLayout.Train] = ShardOps.Take(pool, indices.Train),
+            [PreparedLayout.Val] = ShardOps.Take(pool, indices.Val),
+            [PreparedLayout.Test] = officialTest ?? ShardOps.Take(pool, indices.Test),
+        };
+        var numClasses = splits.Values.SelectMany(s => s.Labels).DefaultIfEmpty(-1).Max() + 1;
+        return (splits, numClasses);
+    }
+
+    private static TransformDatasetResult Result(string prefix, PreparedDatasetManifest manifest, bool alreadyPrepared) =>
+        new(new PreparedDataRef(PreparedLayout.Container, prefix, manifest.ContentHash), manifest.Transform, manifest.Splits, alreadyPrepared);
+}

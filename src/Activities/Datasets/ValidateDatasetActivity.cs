@@ -1,0 +1,133 @@
+using Microsoft.Extensions.Logging;
+using MlFunctions.Activities.Storage;
+using MlFunctions.Core.Datasets;
+
+namespace MlFunctions.Activities.Datasets;
+
+/// <summary>
+/// Reads a registered dataset end to end (streaming), profiles each labeled part, applies the rules and
+/// stores the report as <c>datasets/{name}/{version}/validation.json</c>, pass or fail. A failure throws
+/// <see cref="DatasetValidationException"/>, whose message lists what to fix. Re-running rewrites the
+/// same report, so the activity is idempotent.
+/// </summary>
+public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<ValidateDatasetActivity> logger)
+    : IActivity<ValidateDatasetInput, ValidationReport>
+{
+    private const int BatchSize = 4096;
+
+    public async Task<ValidationReport> RunAsync(ValidateDatasetInput input, ActivityCall call)
+    {
+        var ct = call.Cancellation;
+        var rules = input.Rules ?? new DatasetValidationRules();
+        var service = await storage.BlobsAsync(ct);
+        var dataset = await RegisteredDataset.LoadAsync(service, input.Dataset, ct);
+
+        // The readers block on network reads; keep that off the caller's context.
+        var report = await Task.Run(() => Profile(dataset, rules, input.Dataset, ct), ct);
+
+        var blob = dataset.Container.GetBlobClient(DatasetLayout.ValidationBlob(input.Dataset));
+        await DatasetBlobs.WriteJsonAsync(blob, report, ct);
+        if (!report.Passed)
+        {
+            logger.LogWarning("Dataset {Name}/{Version} failed validation: {Violations}", input.Dataset.Name, input.Dataset.Version, string.Join("; ", report.Violations));
+            throw new DatasetValidationException(report);
+        }
+
+        return report;
+    }
+
+    /// <summary>
+    /// Builds the report. Structural problems (bad magic, truncated gzip, count mismatches) are reported
+    /// as a failed "readable" check instead of an exception, so they end up in the stored report too.
+    /// </summary>
+    internal static ValidationReport Profile(RegisteredDataset dataset, DatasetValidationRules rules, DatasetRef reference, CancellationToken ct)
+    {
+        var profiles = new List<DataProfile>();
+        var structural = new List<ValidationCheck>();
+        var manifest = dataset.Manifest;
+        if (manifest.Format == "idx")
+        {
+            IReadOnlyDictionary<string, (string Images, string Labels)> pairs;
+            try
+            {
+                pairs = DatasetLayout.IdxPairs(dataset.FileNames);
+            }
+            catch (InvalidDataException e)
+            {
+                structural.Add(new("dataset", "readable", false, e.Message));
+                pairs = new Dictionary<string, (string, string)>();
+            }
+
+            foreach (var prefix in pairs.Keys)
+            {
+                try
+                {
+                    using var reader = dataset.OpenIdx(prefix);
+                    var builder = new DataProfileBuilder(prefix, reader.SampleShape);
+                    while (reader.ReadBatch(BatchSize) is { } batch)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        if (reader.DataType == IdxDataType.UInt8)
+                        {
+                            builder.AddBytes(batch.Features, batch.Labels);
+                        }
+                        else
+                        {
+                            builder.AddFloats(IdxValues.ToFloats(batch.Features, reader.DataType), batch.Labels);
+                        }
+                    }
+
+                    reader.EnsureAtEnd();
+                    profiles.Add(builder.Build());
+                    structural.Add(new(prefix, "readable", true, $"{reader.Count:N0} samples read"));
+                }
+                catch (InvalidDataException e)
+                {
+                    structural.Add(new(prefix, "readable", false, e.Message));
+                }
+            }
+        }
+        else
+        {
+            var sources = dataset.FileNames.Select(n => new CsvSource(n, () => dataset.Open(n))).ToList();
+            var csv = new CsvOptions { HasHeader = rules.CsvHasHeader };
+            try
+            {
+                var columns = CsvTableReader.ReadHeader(sources[0], csv);
+                var builder = new DataProfileBuilder("table", [columns.Count - (rules.CsvLabelColumn is null ? 0 : 1)]);
+                if (rules.CsvLabelColumn is { } label)
+                {
+                    var features = Enumerable.Range(0, columns.Count).Where(c => c != label).ToArray();
+                    foreach (var batch in CsvTableReader.ReadNumeric(sources, features, label, BatchSize, csv))
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        builder.AddFloats(batch.Features, batch.Labels);
+                    }
+                }
+                else
+                {
+                    // No label: count rows and let the reader check headers and column counts of every file.
+                    var rows = 0;
+                    foreach (var _ in CsvTableReader.ReadRecords(sources, csv))
+                    {
+                        if (++rows % BatchSize == 0)
+                        {
+                            ct.ThrowIfCancellationRequested();
+                        }
+                    }
+
+                    builder.AddFloats([], new int[rows]);
+                }
+
+                profiles.Add(builder.Build());
+                structural.Add(new("table", "readable", true, $"{sources.Count} file(s) read"));
+            }
+            catch (InvalidDataException e)
+            {
+                structural.Add(new("table", "readable", false, e.Message));
+            }
+        }
+
+        return DatasetValidator.Validate(profiles, rules, reference, structural);
+    }
+}

@@ -1,0 +1,47 @@
+using System.Diagnostics.Metrics;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using MlFunctions.Serving;
+
+namespace MlFunctions.Api.Inference;
+
+public static class InferenceServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the dataplane and the handlers. The host must also register an <see cref="Core.Registry.IModelRegistry"/>
+    /// (e.g. <c>BlobModelRegistry</c> over the <c>models</c> container) and either a <see cref="BlobServiceClient"/>
+    /// (for the default <see cref="BlobArtifactStore"/>) or its own <see cref="IArtifactStore"/>.
+    /// </summary>
+    public static IServiceCollection AddInferenceServing(this IServiceCollection services, Action<ServingOptions>? configure = null)
+    {
+        var options = new ServingOptions();
+        configure?.Invoke(options);
+        services.TryAddSingleton(options);
+        services.TryAddSingleton(sp => new ServingMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton<IArtifactStore>(sp => new BlobArtifactStore(sp.GetRequiredService<BlobServiceClient>()));
+        services.TryAddSingleton<ISessionFactory>(sp =>
+        {
+            var o = sp.GetRequiredService<ServingOptions>();
+            return new OrtSessionFactory(OrtSessionFactory.ProvidersFor(o), o.IntraOpNumThreads, sp.GetService<ILogger<OrtSessionFactory>>());
+        });
+        services.TryAddSingleton(sp => new ModelRepository(
+            sp.GetRequiredService<Core.Registry.IModelRegistry>(),
+            sp.GetRequiredService<IArtifactStore>(),
+            sp.GetRequiredService<ISessionFactory>(),
+            sp.GetRequiredService<ServingOptions>(),
+            sp.GetRequiredService<ServingMetrics>(),
+            sp.GetService<ILogger<ModelRepository>>()));
+        services.TryAddSingleton(sp => new InferenceDataplane(
+            sp.GetRequiredService<ModelRepository>(),
+            sp.GetRequiredService<ServingOptions>(),
+            sp.GetRequiredService<ServingMetrics>(),
+            sp.GetService<ILogger<InferenceDataplane>>()));
+        services.TryAddSingleton(sp => new InferenceHandlers(
+            sp.GetRequiredService<InferenceDataplane>(),
+            sp.GetRequiredService<Core.Registry.IModelRegistry>(),
+            sp.GetService<ILogger<InferenceHandlers>>()));
+        return services;
+    }
+}

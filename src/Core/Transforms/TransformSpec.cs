@@ -1,0 +1,99 @@
+using System.Text.Json.Serialization;
+
+namespace MlFunctions.Core.Transforms;
+
+/// <summary>
+/// The raw-input transform a model was trained with, stored next to the model so serving applies exactly the
+/// same preprocessing. Written by the training worker and read by src/Serving, so it is a versioned
+/// System.Text.Json contract: add fields with defaults, bump <see cref="SchemaVersion"/> when meaning changes.
+/// </summary>
+/// <remarks>
+/// The transform is <c>x' = (x * Scale - Mean[c]) / Std[c]</c>, the usual torchvision
+/// <c>ToTensor()</c> + <c>Normalize(mean, std)</c> pair. For MNIST: Scale = 1/255, Mean = [0.1307],
+/// Std = [0.3081]. With one mean/std value it applies to every element; with C values the buffer is read as
+/// NCHW with <see cref="PlaneSize"/> elements per channel plane (H*W), so channel c = (i / PlaneSize) % C.
+/// </remarks>
+public sealed record TransformSpec
+{
+    /// <summary>The schema version this code understands.</summary>
+    public const int CurrentSchemaVersion = 1;
+
+    /// <summary>The kind this code implements; unknown kinds are refused rather than silently skipped.</summary>
+    public const string ScaleNormalizeKind = "scale_normalize";
+
+    [JsonPropertyName("schemaVersion")]
+    public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+
+    [JsonPropertyName("kind")]
+    public string Kind { get; init; } = ScaleNormalizeKind;
+
+    /// <summary>The model input the transform applies to; null means the model's only floating-point input.</summary>
+    [JsonPropertyName("input")]
+    public string? Input { get; init; }
+
+    [JsonPropertyName("scale")]
+    public float Scale { get; init; } = 1f;
+
+    [JsonPropertyName("mean")]
+    public float[] Mean { get; init; } = [0f];
+
+    [JsonPropertyName("std")]
+    public float[] Std { get; init; } = [1f];
+
+    /// <summary>Elements per channel plane (H*W) in NCHW layout; needed only with more than one mean/std value.</summary>
+    [JsonPropertyName("planeSize")]
+    public int PlaneSize { get; init; }
+
+    /// <summary>The MNIST transform: bytes 0..255 to the normalized range the model was trained on.</summary>
+    public static TransformSpec Mnist(string? input = null) => new()
+    {
+        Input = input,
+        Scale = 1f / 255f,
+        Mean = [0.1307f],
+        Std = [0.3081f],
+        PlaneSize = 28 * 28,
+    };
+
+    /// <summary>Throws <see cref="ArgumentException"/> when the spec cannot be applied by this code.</summary>
+    public void Validate()
+    {
+        if (SchemaVersion < 1 || SchemaVersion > CurrentSchemaVersion)
+            throw new ArgumentException($"Transform schema version {SchemaVersion} is not supported (this build understands 1..{CurrentSchemaVersion}).");
+        if (Kind != ScaleNormalizeKind)
+            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}').");
+        if (Mean is null || Std is null || Mean.Length == 0 || Mean.Length != Std.Length)
+            throw new ArgumentException("Transform mean and std must be non-empty and of equal length.");
+        if (Std.Any(s => s == 0f || !float.IsFinite(s)))
+            throw new ArgumentException("Transform std values must be finite and non-zero.");
+        if (!float.IsFinite(Scale))
+            throw new ArgumentException("Transform scale must be finite.");
+        if (Mean.Length > 1 && PlaneSize <= 0)
+            throw new ArgumentException("Transform planeSize must be positive when there is more than one channel.");
+    }
+
+    /// <summary>Applies the transform in place. Pure: the result depends only on the spec and the buffer.</summary>
+    public void Apply(float[] buffer) => Apply(buffer.AsSpan());
+
+    /// <inheritdoc cref="Apply(float[])"/>
+    public void Apply(Span<float> buffer)
+    {
+        Validate();
+        if (Mean.Length == 1)
+        {
+            // Fold (x*s - m)/d into x*a + b: one multiply-add per element keeps the hot path cheap.
+            float a = Scale / Std[0], b = -Mean[0] / Std[0];
+            for (int i = 0; i < buffer.Length; i++)
+                buffer[i] = buffer[i] * a + b;
+            return;
+        }
+        int channels = Mean.Length;
+        for (int start = 0, plane = 0; start < buffer.Length; start += PlaneSize, plane++)
+        {
+            int c = plane % channels;
+            float a = Scale / Std[c], b = -Mean[c] / Std[c];
+            var span = buffer.Slice(start, Math.Min(PlaneSize, buffer.Length - start));
+            for (int i = 0; i < span.Length; i++)
+                span[i] = span[i] * a + b;
+        }
+    }
+}

@@ -1,0 +1,247 @@
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using MlFunctions.Core.Registry;
+using MlFunctions.Core.Transforms;
+using MlFunctions.Serving.Protocol;
+
+namespace MlFunctions.Serving;
+
+/// <summary>A validated request in the model's input order, ready to run or to batch.</summary>
+/// <param name="Inputs">One tensor per model input, in the session's input order.</param>
+/// <param name="OutputNames">The outputs to compute.</param>
+/// <param name="Rows">Instances along dimension 0 when the request can join a batch; 0 when it must run alone.</param>
+/// <param name="BatchKey">Requests batch together only when their non-batch dimensions and outputs agree.</param>
+internal sealed record PreparedRequest(IReadOnlyList<InferTensor> Inputs, string[] OutputNames, int Rows, string BatchKey);
+
+/// <summary>
+/// One model version with a live ONNX Runtime session: its validated signature, its transform and its batcher.
+/// </summary>
+internal sealed class LoadedModel : IAsyncDisposable
+{
+    private readonly SessionHandle _handle;
+    private readonly RunOptions _runOptions = new(); // ORT's Run needs one; it is read-only here, so calls share it
+    private readonly string[] _inputNames;
+    private readonly Dictionary<string, int> _inputIndex;
+    private readonly HashSet<string> _outputNames;
+    private readonly string[] _allOutputs;
+    private readonly int _transformInput = -1;
+    private readonly TransformSpec? _transform;
+
+    public LoadedModel(ModelVersion record, SessionHandle handle, long sizeBytes, BatchingOptions batching, ServingMetrics metrics, ILogger logger)
+    {
+        Record = record;
+        _handle = handle;
+        SizeBytes = sizeBytes;
+        var session = handle.Session;
+        Inputs = session.InputNames.Select(n => Describe(n, session.InputMetadata[n], "input")).ToList();
+        Outputs = session.OutputNames.Select(n => Describe(n, session.OutputMetadata[n], "output")).ToList();
+        _inputNames = session.InputNames.ToArray();
+        _inputIndex = _inputNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i);
+        _allOutputs = session.OutputNames.ToArray();
+        _outputNames = [.. _allOutputs];
+
+        var declared = record.Signature.Inputs.Select(i => i.Name).Order().ToArray();
+        if (!declared.SequenceEqual(_inputNames.Order()))
+            logger.LogWarning("Registry signature of {Model} v{Version} lists inputs [{Declared}] but the ONNX graph has [{Actual}]; serving the graph's.",
+                record.Name, record.Version, string.Join(",", declared), string.Join(",", _inputNames));
+
+        if (record.Transform is { } t)
+        {
+            t.Validate();
+            var candidates = t.Input is { } name
+                ? Inputs.Where(i => i.Name == name).ToList()
+                : Inputs.Where(i => i.Datatype == Datatype.FP32).ToList();
+            if (candidates.Count != 1 || candidates[0].Datatype != Datatype.FP32)
+                throw new InvalidOperationException($"The transform of {record.Name} v{record.Version} must target exactly one FP32 input (input '{t.Input ?? "(unspecified)"}').");
+            _transformInput = _inputIndex[candidates[0].Name];
+            _transform = t;
+        }
+
+        // Batching along dimension 0 is sound only when every input and output has a dynamic first dimension.
+        Batchable = batching.Enabled && batching.MaxBatchSize > 1
+            && Inputs.All(i => i.Shape.Length > 0 && i.Shape[0] < 0)
+            && Outputs.All(o => o.Shape.Length > 0 && o.Shape[0] < 0);
+        if (Batchable)
+            Batcher = new DynamicBatcher(this, batching, metrics, logger);
+    }
+
+    public ModelVersion Record { get; }
+    public string Provider => _handle.Provider;
+    public long SizeBytes { get; }
+    public IReadOnlyList<TensorMetadata> Inputs { get; }
+    public IReadOnlyList<TensorMetadata> Outputs { get; }
+    public bool Batchable { get; }
+    public DynamicBatcher? Batcher { get; }
+
+    private static TensorMetadata Describe(string name, NodeMetadata meta, string what)
+    {
+        if (!meta.IsTensor)
+            throw new NotSupportedException($"Model {what} '{name}' is a {meta.OnnxValueType}, not a tensor: it cannot be served over V2.");
+        var datatype = Datatype.FromOnnx(meta.ElementDataType)
+            ?? throw new NotSupportedException($"Model {what} '{name}' has element type {meta.ElementDataType}, which this server does not carry.");
+        return new TensorMetadata(name, datatype, meta.Dimensions.Select(d => (long)d).ToArray());
+    }
+
+    /// <summary>
+    /// Validates a request against the signature (400 on any mismatch) and applies the stored transform unless
+    /// <paramref name="alreadyTransformed"/>. Runs before enqueueing, so a bad request never reaches a batch.
+    /// </summary>
+    public PreparedRequest Prepare(InferRequest request, bool alreadyTransformed)
+    {
+        var ordered = new InferTensor[_inputNames.Length];
+        foreach (var input in request.Inputs)
+        {
+            if (!_inputIndex.TryGetValue(input.Name, out int idx))
+                throw InferenceError.Invalid($"Unknown input '{input.Name}'; the model's inputs are: {string.Join(", ", _inputNames)}.");
+            if (ordered[idx] is not null)
+                throw InferenceError.Invalid($"Input '{input.Name}' appears more than once.");
+            var meta = Inputs[idx];
+            if (input.Datatype != meta.Datatype)
+                throw InferenceError.Invalid($"Input '{input.Name}' has datatype {input.Datatype} but the model expects {meta.Datatype}.");
+            if (input.Shape.Length != meta.Shape.Length)
+                throw InferenceError.Invalid($"Input '{input.Name}' has shape {Fmt(input.Shape)} but the model expects {Fmt(meta.Shape)}.");
+            for (int d = 0; d < meta.Shape.Length; d++)
+                if (input.Shape[d] < 0 || (meta.Shape[d] >= 0 && input.Shape[d] != meta.Shape[d]))
+                    throw InferenceError.Invalid($"Input '{input.Name}' has shape {Fmt(input.Shape)} but the model expects {Fmt(meta.Shape)} (-1 = any).");
+            long count = InferTensor.ElementCount(input.Shape);
+            if (input.Data.Length != count)
+                throw InferenceError.Invalid($"Input '{input.Name}' has {input.Data.Length} data elements but shape {Fmt(input.Shape)} needs {count}.");
+            if (input.Data.GetType().GetElementType() != Datatype.ClrType(meta.Datatype))
+                throw InferenceError.Invalid($"Input '{input.Name}' data are not {meta.Datatype}.");
+            ordered[idx] = input;
+        }
+        for (int i = 0; i < ordered.Length; i++)
+            if (ordered[i] is null)
+                throw InferenceError.Invalid($"Missing input '{_inputNames[i]}'.");
+
+        string[] outputs;
+        if (request.Outputs is { Count: > 0 } requested)
+        {
+            foreach (var o in requested)
+                if (!_outputNames.Contains(o.Name))
+                    throw InferenceError.Invalid($"Unknown output '{o.Name}'; the model's outputs are: {string.Join(", ", _allOutputs)}.");
+            outputs = requested.Select(o => o.Name).Distinct().ToArray();
+        }
+        else
+        {
+            outputs = _allOutputs;
+        }
+
+        if (_transform is not null && !alreadyTransformed)
+        {
+            // Copy first: the caller's buffer is theirs, and a retried request must not be transformed twice.
+            var source = ordered[_transformInput];
+            var data = (float[])((float[])source.Data).Clone();
+            _transform.Apply(data);
+            ordered[_transformInput] = new InferTensor(source.Name, source.Datatype, source.Shape, data, source.Parameters);
+        }
+
+        int rows = 0;
+        string key = "";
+        long first = ordered[0].Shape[0];
+        if (Batchable && ordered.All(t => t.Shape[0] == first) && first is > 0 and <= int.MaxValue)
+        {
+            rows = (int)first;
+            var sb = new StringBuilder();
+            foreach (var t in ordered)
+                sb.Append(string.Join('x', t.Shape.Skip(1))).Append(';');
+            sb.Append('|').AppendJoin(',', outputs);
+            key = sb.ToString();
+        }
+        return new PreparedRequest(ordered, outputs, rows, key);
+    }
+
+    private static string Fmt(long[] shape) => "[" + string.Join(",", shape) + "]";
+
+    /// <summary>Runs the request, through the batcher when the model batches.</summary>
+    public Task<IReadOnlyList<InferTensor>> InferAsync(PreparedRequest request, CancellationToken cancellationToken)
+    {
+        if (Batcher is not null && request.Rows > 0)
+            return Batcher.EnqueueAsync(request, cancellationToken);
+        try
+        {
+            return Task.FromResult(Run(request.Inputs, request.OutputNames));
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<IReadOnlyList<InferTensor>>(e);
+        }
+    }
+
+    /// <summary>One ONNX Runtime call. Thread-safe: InferenceSession.Run may be called concurrently.</summary>
+    public IReadOnlyList<InferTensor> Run(IReadOnlyList<InferTensor> inputs, string[] outputNames)
+    {
+        var values = new OrtValue[inputs.Count];
+        try
+        {
+            for (int i = 0; i < inputs.Count; i++)
+                values[i] = ToOrtValue(inputs[i]);
+            using var results = _handle.Session.Run(_runOptions, _inputNames, values, outputNames);
+            var outputs = new InferTensor[outputNames.Length];
+            int k = 0;
+            foreach (var r in results)
+            {
+                outputs[k] = FromOrtValue(outputNames[k], r);
+                k++;
+            }
+            return outputs;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceError(InferenceErrorKind.Internal, $"Model {Record.Name} v{Record.Version} failed: {e.Message}", e);
+        }
+        finally
+        {
+            foreach (var v in values)
+                v?.Dispose();
+        }
+    }
+
+    private static OrtValue ToOrtValue(InferTensor t) => t.Data switch
+    {
+        // These pin the managed arrays for the lifetime of the OrtValue: no copy on the way in.
+        float[] f => OrtValue.CreateTensorValueFromMemory(f, t.Shape),
+        double[] d => OrtValue.CreateTensorValueFromMemory(d, t.Shape),
+        long[] l => OrtValue.CreateTensorValueFromMemory(l, t.Shape),
+        int[] i => OrtValue.CreateTensorValueFromMemory(i, t.Shape),
+        byte[] b => OrtValue.CreateTensorValueFromMemory(b, t.Shape),
+        bool[] bo => OrtValue.CreateTensorValueFromMemory(bo, t.Shape),
+        string[] s => StringTensor(s, t.Shape),
+        _ => throw InferenceError.Invalid($"Input '{t.Name}' has unsupported data."),
+    };
+
+    private static OrtValue StringTensor(string[] s, long[] shape)
+    {
+        var value = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, shape);
+        for (int i = 0; i < s.Length; i++)
+            value.StringTensorSetElementAt(s[i].AsSpan(), i);
+        return value;
+    }
+
+    private static InferTensor FromOrtValue(string name, OrtValue value)
+    {
+        var info = value.GetTensorTypeAndShape();
+        var datatype = Datatype.FromOnnx(info.ElementDataType)
+            ?? throw new InferenceError(InferenceErrorKind.Internal, $"Output '{name}' has element type {info.ElementDataType}, which this server does not carry.");
+        Array data = datatype switch
+        {
+            Datatype.FP32 => value.GetTensorDataAsSpan<float>().ToArray(),
+            Datatype.FP64 => value.GetTensorDataAsSpan<double>().ToArray(),
+            Datatype.INT64 => value.GetTensorDataAsSpan<long>().ToArray(),
+            Datatype.INT32 => value.GetTensorDataAsSpan<int>().ToArray(),
+            Datatype.UINT8 => value.GetTensorDataAsSpan<byte>().ToArray(),
+            Datatype.BOOL => value.GetTensorDataAsSpan<bool>().ToArray(),
+            _ => value.GetStringTensorAsArray(),
+        };
+        return new InferTensor(name, datatype, info.Shape, data);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Batcher is not null)
+            await Batcher.DisposeAsync().ConfigureAwait(false);
+        _handle.Dispose();
+        _runOptions.Dispose();
+    }
+}

@@ -1,0 +1,390 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace MlFunctions.Serving.Protocol;
+
+/// <summary>An encoded response body; <see cref="JsonHeaderLength"/> is set when binary tensor data follow the JSON.</summary>
+public sealed record EncodedBody(byte[] Body, int? JsonHeaderLength)
+{
+    public string ContentType => JsonHeaderLength is null ? "application/json" : "application/octet-stream";
+}
+
+/// <summary>
+/// KServe V2 JSON codec with Triton's binary tensor data extension. With the extension the body is a JSON
+/// header of <c>Inference-Header-Content-Length</c> bytes followed by raw tensors: each input whose
+/// <c>parameters.binary_data_size</c> is set takes that many bytes, in input order, little-endian, BOOL as one
+/// byte, BYTES as (uint32 length, bytes) per element. Outputs are returned binary when the request sets
+/// <c>parameters.binary_data_output</c> or the output's own <c>parameters.binary_data</c>.
+/// </summary>
+public static class V2Codec
+{
+    public const string HeaderLengthHeader = "Inference-Header-Content-Length";
+    public const string BinaryDataSize = "binary_data_size";
+    public const string BinaryData = "binary_data";
+    public const string BinaryDataOutput = "binary_data_output";
+
+    /// <summary>Parses a request body; <paramref name="jsonHeaderLength"/> is the extension header when present.</summary>
+    public static InferRequest ParseRequest(ReadOnlyMemory<byte> body, int? jsonHeaderLength = null)
+    {
+        if (jsonHeaderLength is { } h && (h < 0 || h > body.Length))
+            throw InferenceError.Invalid($"{HeaderLengthHeader} {h} is outside the body of {body.Length} bytes.");
+        var json = jsonHeaderLength is { } len ? body[..len] : body;
+        var binary = jsonHeaderLength is { } len2 ? body[len2..] : ReadOnlyMemory<byte>.Empty;
+
+        using var doc = ParseJson(json);
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+            throw InferenceError.Invalid("The request body must be a JSON object.");
+        if (!root.TryGetProperty("inputs", out var inputsEl) || inputsEl.ValueKind != JsonValueKind.Array || inputsEl.GetArrayLength() == 0)
+            throw InferenceError.Invalid("The request must have a non-empty 'inputs' array.");
+
+        var inputs = new List<InferTensor>();
+        int binaryOffset = 0;
+        foreach (var input in inputsEl.EnumerateArray())
+        {
+            var tensor = ParseInput(input, binary, ref binaryOffset, json.Length);
+            if (inputs.Any(t => t.Name == tensor.Name))
+                throw InferenceError.Invalid($"Input '{tensor.Name}' appears more than once.");
+            inputs.Add(tensor);
+        }
+        if (binaryOffset != binary.Length)
+            throw InferenceError.Invalid($"{binary.Length - binaryOffset} bytes of binary data are not claimed by any input's binary_data_size.");
+
+        List<InferRequestedOutput>? outputs = null;
+        if (root.TryGetProperty("outputs", out var outputsEl) && outputsEl.ValueKind != JsonValueKind.Null)
+        {
+            if (outputsEl.ValueKind != JsonValueKind.Array)
+                throw InferenceError.Invalid("'outputs' must be an array.");
+            outputs = [];
+            foreach (var o in outputsEl.EnumerateArray())
+            {
+                if (o.ValueKind != JsonValueKind.Object || !o.TryGetProperty("name", out var n) || n.ValueKind != JsonValueKind.String)
+                    throw InferenceError.Invalid("Each requested output needs a string 'name'.");
+                outputs.Add(new InferRequestedOutput(n.GetString()!, ReadParameters(o)));
+            }
+        }
+
+        string? id = null;
+        if (root.TryGetProperty("id", out var idEl))
+        {
+            id = idEl.ValueKind switch
+            {
+                JsonValueKind.String => idEl.GetString(),
+                JsonValueKind.Null => null,
+                _ => throw InferenceError.Invalid("'id' must be a string."),
+            };
+        }
+        return new InferRequest { Id = id, Parameters = ReadParameters(root), Inputs = inputs, Outputs = outputs };
+    }
+
+    internal static JsonDocument ParseJson(ReadOnlyMemory<byte> json)
+    {
+        try
+        {
+            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 });
+        }
+        catch (JsonException e)
+        {
+            throw InferenceError.Invalid($"The request body is not valid JSON: {e.Message}");
+        }
+    }
+
+    internal static IReadOnlyDictionary<string, JsonElement>? ReadParameters(JsonElement owner)
+    {
+        if (!owner.TryGetProperty("parameters", out var p) || p.ValueKind == JsonValueKind.Null)
+            return null;
+        if (p.ValueKind != JsonValueKind.Object)
+            throw InferenceError.Invalid("'parameters' must be an object.");
+        // Clone: the values outlive the JsonDocument they were parsed from.
+        return p.EnumerateObject().ToDictionary(x => x.Name, x => x.Value.Clone());
+    }
+
+    private static InferTensor ParseInput(JsonElement input, ReadOnlyMemory<byte> binary, ref int binaryOffset, int jsonLength)
+    {
+        if (input.ValueKind != JsonValueKind.Object)
+            throw InferenceError.Invalid("Each input must be an object.");
+        if (!input.TryGetProperty("name", out var nameEl) || nameEl.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(nameEl.GetString()))
+            throw InferenceError.Invalid("Each input needs a non-empty string 'name'.");
+        string name = nameEl.GetString()!;
+        if (!input.TryGetProperty("datatype", out var dtEl) || dtEl.ValueKind != JsonValueKind.String)
+            throw InferenceError.Invalid($"Input '{name}' needs a string 'datatype'.");
+        string datatype = dtEl.GetString()!;
+        if (!Datatype.IsKnown(datatype))
+            throw InferenceError.Invalid($"Input '{name}' has unsupported datatype '{datatype}' (supported: {string.Join(", ", Datatype.All)}).");
+        if (!input.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
+            throw InferenceError.Invalid($"Input '{name}' needs a 'shape' array.");
+        var shape = new long[shapeEl.GetArrayLength()];
+        int k = 0;
+        foreach (var d in shapeEl.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long v) || v < 0)
+                throw InferenceError.Invalid($"Input '{name}' shape must hold non-negative integers.");
+            shape[k++] = v;
+        }
+        long count = InferTensor.ElementCount(shape);
+        if (count < 0 || count > int.MaxValue)
+            throw InferenceError.Invalid($"Input '{name}' shape [{string.Join(",", shape)}] is too large.");
+        var parameters = ReadParameters(input);
+
+        if (parameters is not null && parameters.TryGetValue(BinaryDataSize, out var sizeEl))
+        {
+            if (sizeEl.ValueKind != JsonValueKind.Number || !sizeEl.TryGetInt32(out int size) || size < 0)
+                throw InferenceError.Invalid($"Input '{name}' binary_data_size must be a non-negative integer.");
+            if (size > binary.Length - binaryOffset)
+                throw InferenceError.Invalid($"Input '{name}' claims {size} bytes of binary data but only {binary.Length - binaryOffset} remain.");
+            var bytes = binary.Span.Slice(binaryOffset, size);
+            binaryOffset += size;
+            return new InferTensor(name, datatype, shape, DecodeBinary(bytes, datatype, (int)count, name), parameters);
+        }
+
+        if (!input.TryGetProperty("data", out var data))
+            throw InferenceError.Invalid($"Input '{name}' has neither 'data' nor parameters.binary_data_size.");
+        // Every JSON element takes at least one byte: a larger count cannot match, so refuse before allocating.
+        if (count > jsonLength)
+            throw InferenceError.Invalid($"Input '{name}' data length does not match shape [{string.Join(",", shape)}] ({count} elements).");
+        return new InferTensor(name, datatype, shape, DecodeJson(data, datatype, (int)count, name), parameters);
+    }
+
+    /// <summary>Flattens (possibly nested, row-major) JSON data into a typed array of exactly <paramref name="count"/> elements.</summary>
+    internal static Array DecodeJson(JsonElement data, string datatype, int count, string name)
+    {
+        return datatype switch
+        {
+            Datatype.FP32 => Fill<float>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out var v) ? (true, v) : (false, 0f)),
+            Datatype.FP64 => Fill<double>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var v) ? (true, v) : (false, 0d)),
+            Datatype.INT64 => Fill<long>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? (true, v) : (false, 0L)),
+            Datatype.INT32 => Fill<int>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var v) ? (true, v) : (false, 0)),
+            Datatype.UINT8 => Fill<byte>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetByte(out var v) ? (true, v) : (false, (byte)0)),
+            Datatype.BOOL => Fill<bool>(data, count, name, datatype, static e => e.ValueKind switch
+            {
+                JsonValueKind.True => (true, true),
+                JsonValueKind.False => (true, false),
+                _ => (false, false),
+            }),
+            Datatype.BYTES => Fill<string>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.String ? (true, e.GetString()!) : (false, "")),
+            _ => throw InferenceError.Invalid($"Input '{name}' has unsupported datatype '{datatype}'."),
+        };
+    }
+
+    private static T[] Fill<T>(JsonElement data, int count, string name, string datatype, Func<JsonElement, (bool Ok, T Value)> convert)
+    {
+        var result = new T[count];
+        int index = 0;
+        Walk(data, result, ref index, name, datatype, convert);
+        if (index != count)
+            throw InferenceError.Invalid($"Input '{name}' has {index} data elements but its shape needs {count}.");
+        return result;
+    }
+
+    private static void Walk<T>(JsonElement e, T[] result, ref int index, string name, string datatype, Func<JsonElement, (bool Ok, T Value)> convert)
+    {
+        if (e.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var child in e.EnumerateArray())
+                Walk(child, result, ref index, name, datatype, convert);
+            return;
+        }
+        var (ok, value) = convert(e);
+        if (!ok)
+            throw InferenceError.Invalid($"Input '{name}' element {index} ({e.GetRawText()}) is not a valid {datatype}.");
+        if (index >= result.Length)
+            throw InferenceError.Invalid($"Input '{name}' has more data elements than its shape needs ({result.Length}).");
+        result[index++] = value;
+    }
+
+    internal static Array DecodeBinary(ReadOnlySpan<byte> bytes, string datatype, int count, string name)
+    {
+        if (datatype == Datatype.BYTES)
+        {
+            var strings = new string[count];
+            int offset = 0;
+            for (int i = 0; i < count; i++)
+            {
+                if (bytes.Length - offset < 4)
+                    throw InferenceError.Invalid($"Input '{name}' binary BYTES data ends before element {i}.");
+                int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes[offset..]);
+                offset += 4;
+                if (len < 0 || len > bytes.Length - offset)
+                    throw InferenceError.Invalid($"Input '{name}' binary BYTES element {i} overruns the data.");
+                strings[i] = Encoding.UTF8.GetString(bytes.Slice(offset, len));
+                offset += len;
+            }
+            if (offset != bytes.Length)
+                throw InferenceError.Invalid($"Input '{name}' binary BYTES data has {bytes.Length - offset} trailing bytes.");
+            return strings;
+        }
+        long expected = (long)count * Datatype.ElementSize(datatype);
+        if (bytes.Length != expected)
+            throw InferenceError.Invalid($"Input '{name}' has {bytes.Length} bytes of binary data but shape and {datatype} need {expected}.");
+        // The extension is little-endian, as is every platform .NET and ONNX Runtime ship on here.
+        return datatype switch
+        {
+            Datatype.FP32 => MemoryMarshal.Cast<byte, float>(bytes).ToArray(),
+            Datatype.FP64 => MemoryMarshal.Cast<byte, double>(bytes).ToArray(),
+            Datatype.INT64 => MemoryMarshal.Cast<byte, long>(bytes).ToArray(),
+            Datatype.INT32 => MemoryMarshal.Cast<byte, int>(bytes).ToArray(),
+            Datatype.UINT8 => bytes.ToArray(),
+            Datatype.BOOL => ToBools(bytes),
+            _ => throw InferenceError.Invalid($"Input '{name}' has unsupported datatype '{datatype}'."),
+        };
+
+        static bool[] ToBools(ReadOnlySpan<byte> b)
+        {
+            var r = new bool[b.Length];
+            for (int i = 0; i < b.Length; i++)
+                r[i] = b[i] != 0;
+            return r;
+        }
+    }
+
+    /// <summary>Raw little-endian bytes of a tensor, as the binary extension carries them.</summary>
+    public static byte[] EncodeBinary(Array data)
+    {
+        switch (data)
+        {
+            case float[] f: return MemoryMarshal.AsBytes(f.AsSpan()).ToArray();
+            case double[] d: return MemoryMarshal.AsBytes(d.AsSpan()).ToArray();
+            case long[] l: return MemoryMarshal.AsBytes(l.AsSpan()).ToArray();
+            case int[] i: return MemoryMarshal.AsBytes(i.AsSpan()).ToArray();
+            case byte[] b: return (byte[])b.Clone();
+            case bool[] bo: return bo.Select(x => x ? (byte)1 : (byte)0).ToArray();
+            case string[] s:
+                {
+                    using var ms = new MemoryStream();
+                    Span<byte> len = stackalloc byte[4];
+                    foreach (var str in s)
+                    {
+                        var bytes = Encoding.UTF8.GetBytes(str);
+                        BinaryPrimitives.WriteUInt32LittleEndian(len, (uint)bytes.Length);
+                        ms.Write(len);
+                        ms.Write(bytes);
+                    }
+                    return ms.ToArray();
+                }
+            default: throw new ArgumentException($"Unsupported tensor array {data.GetType()}.");
+        }
+    }
+
+    /// <summary>Encodes a response as JSON, or JSON + binary tensors when the request asked for binary outputs.</summary>
+    public static EncodedBody EncodeResponse(InferResponse response, InferRequest? request = null)
+    {
+        bool allBinary = request?.Flag(BinaryDataOutput) == true;
+        var binaryParts = new List<byte[]>();
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("model_name", response.ModelName);
+            w.WriteString("model_version", response.ModelVersion);
+            if (response.Id is not null)
+                w.WriteString("id", response.Id);
+            if (response.Parameters is { Count: > 0 })
+            {
+                w.WritePropertyName("parameters");
+                JsonSerializer.Serialize(w, response.Parameters);
+            }
+            w.WriteStartArray("outputs");
+            foreach (var o in response.Outputs)
+            {
+                var requested = request?.Outputs?.FirstOrDefault(r => r.Name == o.Name);
+                bool binary = allBinary || (requested?.Parameters?.TryGetValue(BinaryData, out var b) == true && b.ValueKind == JsonValueKind.True);
+                w.WriteStartObject();
+                w.WriteString("name", o.Name);
+                w.WriteString("datatype", o.Datatype);
+                w.WriteStartArray("shape");
+                foreach (var d in o.Shape)
+                    w.WriteNumberValue(d);
+                w.WriteEndArray();
+                if (binary)
+                {
+                    var bytes = EncodeBinary(o.Data);
+                    binaryParts.Add(bytes);
+                    w.WriteStartObject("parameters");
+                    w.WriteNumber(BinaryDataSize, bytes.Length);
+                    w.WriteEndObject();
+                }
+                else
+                {
+                    w.WritePropertyName("data");
+                    WriteFlat(w, o.Data);
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        if (binaryParts.Count == 0)
+            return new EncodedBody(buffer.WrittenSpan.ToArray(), null);
+        var body = new byte[buffer.WrittenCount + binaryParts.Sum(p => p.Length)];
+        buffer.WrittenSpan.CopyTo(body);
+        int offset = buffer.WrittenCount;
+        foreach (var p in binaryParts)
+        {
+            p.CopyTo(body, offset);
+            offset += p.Length;
+        }
+        return new EncodedBody(body, buffer.WrittenCount);
+    }
+
+    /// <summary>Writes a flat JSON array of the tensor's elements.</summary>
+    public static void WriteFlat(Utf8JsonWriter w, Array data)
+    {
+        w.WriteStartArray();
+        WriteElements(w, data, 0, data.Length);
+        w.WriteEndArray();
+    }
+
+    /// <summary>Writes elements [start, start+count) of a typed array as JSON values.</summary>
+    internal static void WriteElements(Utf8JsonWriter w, Array data, int start, int count)
+    {
+        switch (data)
+        {
+            case float[] f:
+                foreach (var v in f.AsSpan(start, count))
+                    if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteStringValue(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                break;
+            case double[] d:
+                foreach (var v in d.AsSpan(start, count))
+                    if (double.IsFinite(v)) w.WriteNumberValue(v); else w.WriteStringValue(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                break;
+            case long[] l:
+                foreach (var v in l.AsSpan(start, count)) w.WriteNumberValue(v);
+                break;
+            case int[] i:
+                foreach (var v in i.AsSpan(start, count)) w.WriteNumberValue(v);
+                break;
+            case byte[] b:
+                foreach (var v in b.AsSpan(start, count)) w.WriteNumberValue(v);
+                break;
+            case bool[] bo:
+                foreach (var v in bo.AsSpan(start, count)) w.WriteBooleanValue(v);
+                break;
+            case string[] s:
+                foreach (var v in s.AsSpan(start, count)) w.WriteStringValue(v);
+                break;
+            default:
+                throw new ArgumentException($"Unsupported tensor array {data.GetType()}.");
+        }
+    }
+
+    /// <summary>Writes elements of a row-major tensor nested by <paramref name="dims"/> (V1 predictions).</summary>
+    internal static void WriteNested(Utf8JsonWriter w, Array data, int offset, ReadOnlySpan<long> dims)
+    {
+        if (dims.Length == 0)
+        {
+            WriteElements(w, data, offset, 1);
+            return;
+        }
+        int inner = (int)InferTensor.ElementCount(dims[1..]);
+        w.WriteStartArray();
+        if (dims.Length == 1)
+            WriteElements(w, data, offset, (int)dims[0]);
+        else
+            for (int i = 0; i < dims[0]; i++)
+                WriteNested(w, data, offset + i * inner, dims[1..]);
+        w.WriteEndArray();
+    }
+}

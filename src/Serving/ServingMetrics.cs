@@ -1,0 +1,30 @@
+using System.Diagnostics.Metrics;
+
+namespace MlFunctions.Serving;
+
+/// <summary>
+/// The serving meter. Hosts subscribe with OpenTelemetry (<c>AddMeter(ServingMetrics.MeterName)</c>) and export
+/// to Prometheus, where the dots become underscores (mlf_inference_requests_total, ...).
+/// </summary>
+public sealed class ServingMetrics : IDisposable
+{
+    public const string MeterName = "MlFunctions.Serving";
+
+    private readonly Meter _meter;
+
+    public ServingMetrics(IMeterFactory? factory = null)
+    {
+        _meter = factory?.Create(MeterName) ?? new Meter(MeterName, "1.0.0");
+        Requests = _meter.CreateCounter<long>("mlf.inference.requests", "{request}", "Inference requests, by model, version, protocol and HTTP-equivalent status.");
+        Duration = _meter.CreateHistogram<double>("mlf.inference.duration", "s", "Inference latency inside the dataplane, queueing included.");
+        BatchSize = _meter.CreateHistogram<long>("mlf.inference.batch_size", "{instance}", "Instances per ONNX Runtime call made by the dynamic batcher.");
+        ModelLoads = _meter.CreateCounter<long>("mlf.model.loads", "{load}", "Model loads, by outcome and execution provider.");
+    }
+
+    public Counter<long> Requests { get; }
+    public Histogram<double> Duration { get; }
+    public Histogram<long> BatchSize { get; }
+    public Counter<long> ModelLoads { get; }
+
+    public void Dispose() => _meter.Dispose();
+}

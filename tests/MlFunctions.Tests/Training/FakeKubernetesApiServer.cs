@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace MlFunctions.Tests.Training;
+
+/// <summary>
+/// A stand-in Kubernetes API server on loopback: no cluster can run here, so the dispatcher's request
+/// is captured and asserted instead. It answers a Job create with 201, or 409 once a name exists.
+/// </summary>
+public sealed class FakeKubernetesApiServer : IDisposable
+{
+    private readonly HttpListener listener = new();
+    private readonly HashSet<string> created = [];
+    private readonly Task loop;
+
+    public FakeKubernetesApiServer()
+    {
+        var port = FreePort();
+        Url = $"http://127.0.0.1:{port}";
+        listener.Prefixes.Add(Url + "/");
+        listener.Start();
+        loop = Task.Run(ServeAsync);
+    }
+
+    public string Url { get; }
+
+    public List<(string Method, string Path, JsonObject? Body)> Requests { get; } = [];
+
+    public void Dispose()
+    {
+        listener.Stop();
+        listener.Close();
+        _ = loop.ContinueWith(_ => { });
+    }
+
+    private async Task ServeAsync()
+    {
+        while (listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync();
+            }
+            catch (Exception) when (!listener.IsListening)
+            {
+                return;
+            }
+
+            using var reader = new StreamReader(context.Request.InputStream);
+            var text = await reader.ReadToEndAsync();
+            var body = text.Length > 0 ? JsonNode.Parse(text) as JsonObject : null;
+            lock (Requests)
+            {
+                Requests.Add((context.Request.HttpMethod, context.Request.Url!.AbsolutePath, body));
+            }
+
+            var name = (string?)body?["metadata"]?["name"] ?? string.Empty;
+            bool exists;
+            lock (created)
+            {
+                exists = !created.Add(name);
+            }
+
+            context.Response.ContentType = "application/json";
+            context.Response.StatusCode = exists ? 409 : 201;
+            var answer = exists
+                ? $"{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"reason\":\"AlreadyExists\",\"code\":409,\"message\":\"jobs.batch \\\"{name}\\\" already exists\"}}"
+                : text;
+            var bytes = Encoding.UTF8.GetBytes(answer);
+            await context.Response.OutputStream.WriteAsync(bytes);
+            context.Response.Close();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+}
