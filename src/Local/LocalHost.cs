@@ -44,6 +44,7 @@ public static class LocalHost
             new ConnectionStringStorageClients(ct => sp.GetRequiredService<LocalStorage>().GetConnectionStringAsync(ct)));
         builder.Services.Configure<DispatchOptions>(builder.Configuration.GetSection("Dispatch"));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
+        builder.Services.AddHostedService<Training.WorkerProcesses>();
         builder.Services.AddMlActivities();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
         builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));

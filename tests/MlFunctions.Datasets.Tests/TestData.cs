@@ -8,7 +8,7 @@ namespace MlFunctions.Datasets.Tests;
 /// <summary>Paths to the shared datasets and helpers that write small or deliberately broken IDX files.</summary>
 internal static class TestData
 {
-    public static string Root { get; } = Path.GetFullPath(Path.Combine(RepoPaths.Root, "..", "shared", "datasets"));
+    public static string Root { get; } = RepoPaths.SharedDatasets;
 
     public static string MnistTest => Path.Combine(Root, "mnist");
 

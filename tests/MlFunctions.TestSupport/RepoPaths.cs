@@ -8,6 +8,15 @@ public static class RepoPaths
     public static string Configuration { get; } =
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
 
+    /// <summary>
+    /// The shared case-study data: <c>MLF_DATASETS</c>, else ../shared/datasets beside the checkout (where
+    /// CI and the developers' machines have it).
+    /// </summary>
+    public static string SharedDatasets { get; } =
+        Environment.GetEnvironmentVariable("MLF_DATASETS") is { Length: > 0 } configured
+            ? Path.GetFullPath(configured)
+            : Path.GetFullPath(Path.Combine(Root, "..", "shared", "datasets"));
+
     public static string ProjectOutput(string project, string file) =>
         Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file);
 

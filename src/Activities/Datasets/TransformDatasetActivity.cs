@@ -44,45 +44,16 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         var (splits, numClasses) = await Task.Run(() => Split(dataset, recipe, ct), ct);
         var transform = NormalizationStats.Compute(splits[PreparedLayout.Train]);
 
-        var written = new List<PreparedSplit>();
-        foreach (var (name, shard) in splits)
+        var (manifest, created) = await PreparedDatasetWriter.WriteAsync(
+            container, prefix, input.Dataset, recipe, recipeHash, transform, numClasses, splits, ct);
+        if (!created)
         {
-            using var buffer = new MemoryStream();
-            shard.WriteTo(buffer);
-            var sha = Convert.ToHexStringLower(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
-            buffer.Position = 0;
-            var blobName = PreparedLayout.ShardBlob(prefix, name);
-
-            // Overwrite: a crashed earlier attempt may have left this shard; the recipe is deterministic, so
-            // the bytes are the same, and the manifest (written below) names their hash.
-            await container.GetBlobClient(blobName).UploadAsync(
-                buffer,
-                new BlobUploadOptions { Metadata = new Dictionary<string, string> { ["sha256"] = sha } },
-                ct);
-            written.Add(new PreparedSplit(name, blobName, shard.Count, buffer.Length, sha, ShardOps.ClassCounts(shard)));
-        }
-
-        var manifest = new PreparedDatasetManifest
-        {
-            Source = input.Dataset,
-            Recipe = recipe,
-            RecipeHash = recipeHash,
-            Transform = transform,
-            SampleShape = splits[PreparedLayout.Train].SampleShape,
-            NumClasses = numClasses,
-            Splits = written,
-            ContentHash = PreparedLayout.ContentHash(written, transform),
-        };
-        if (!await DatasetBlobs.CreateJsonAsync(manifestBlob, manifest, ct))
-        {
-            var winner = await DatasetBlobs.ReadJsonAsync<PreparedDatasetManifest>(manifestBlob, ct)
-                ?? throw new InvalidOperationException($"{manifestBlob.Name} was reported as existing but cannot be read");
-            return Result(prefix, winner, alreadyPrepared: true);
+            return Result(prefix, manifest, alreadyPrepared: true);
         }
 
         logger.LogInformation(
             "Prepared {Name}/{Version} as {Prefix}: {Counts}; mean {Mean}, std {Std}",
-            input.Dataset.Name, input.Dataset.Version, prefix, string.Join(", ", written.Select(s => $"{s.Name} {s.Count}")), transform.Mean[0], transform.Std[0]);
+            input.Dataset.Name, input.Dataset.Version, prefix, string.Join(", ", manifest.Splits.Select(s => $"{s.Name} {s.Count}")), transform.Mean[0], transform.Std[0]);
         return Result(prefix, manifest, alreadyPrepared: false);
     }
 

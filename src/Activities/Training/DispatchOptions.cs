@@ -12,6 +12,9 @@ public sealed class DispatchOptions
     /// </summary>
     public string Mode { get; set; } = QueueMode;
 
+    /// <summary>The queue in Queue mode; the embedded workers are pointed at the same one.</summary>
+    public string JobsQueue { get; set; } = Core.Training.TrainingStorage.JobsQueue;
+
     public KubernetesJobOptions Kubernetes { get; set; } = new();
 }
 

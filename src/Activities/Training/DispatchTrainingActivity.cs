@@ -43,7 +43,7 @@ public sealed class DispatchTrainingActivity(
 
     private async Task<DispatchTrainingResult> EnqueueAsync(TrainingJob job, CancellationToken cancellation)
     {
-        var queue = (await storage.QueuesAsync(cancellation)).GetQueueClient(TrainingStorage.JobsQueue);
+        var queue = (await storage.QueuesAsync(cancellation)).GetQueueClient(options.Value.JobsQueue);
         await queue.CreateIfNotExistsAsync(cancellationToken: cancellation);
         var receipt = await queue.SendMessageAsync(JsonSerializer.Serialize(job, MlJson.Options), cancellation);
         logger.LogInformation("Queued training job {JobId} attempt {Attempt} as message {MessageId}", job.JobId, job.Attempt, receipt.Value.MessageId);

@@ -24,13 +24,14 @@ public static class Commands
 
         options for every command:
           --urls URL            where HTTP listens (default http://127.0.0.1:7071)
+          --workers N           training worker processes on the training-jobs queue (default 1, 0 = none)
           --Local:TaskHub NAME  task hub (default MlFunctionsHub); --Local:ApiKey KEY; --Local:DataPath DIR
         """;
 
     public static async Task<int> RunAsync(string[] args)
     {
         var command = args.FirstOrDefault();
-        var rest = args.Skip(1).ToArray();
+        var rest = args.Skip(1).Select(a => a == "--workers" ? "--Local:Workers" : a).ToArray();
         try
         {
             return command switch

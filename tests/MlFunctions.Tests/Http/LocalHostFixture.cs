@@ -24,6 +24,9 @@ public sealed class LocalHostFixture : IAsyncLifetime
         [
             "--urls", "http://127.0.0.1:0", "--AzureWebJobsStorage", storage, "--Local:TaskHub", TestStorage.NewTaskHub("http"),
             "--Local:ApiKey", Key, "--Local:DataPath", data, "--Logging:LogLevel:Default", "Warning",
+
+            // TrainModel tests play the worker themselves on the shared queue.
+            "--Local:Workers", "0",
         ]);
         await App.StartAsync();
         BaseUrl = Commands.BaseUrl(App);

@@ -52,7 +52,7 @@ public sealed class HostProcess : IAsyncDisposable
         foreach (var arg in new[]
                  {
                      dll, "serve", "--urls", $"http://127.0.0.1:{port}", "--Local:TaskHub", taskHub, "--Local:ApiKey", key,
-                     "--Local:DataPath", dataPath, "--Logging:LogLevel:Default", "Warning",
+                     "--Local:DataPath", dataPath, "--Logging:LogLevel:Default", "Warning", "--Local:Workers", "0",
                  }.Concat(extra))
         {
             start.ArgumentList.Add(arg);

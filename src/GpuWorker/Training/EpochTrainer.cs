@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using MlFunctions.Core.Training;
+using MlFunctions.GpuWorker.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MlFunctions.GpuWorker.Training;
+
+/// <summary>One epoch of training and one evaluation pass: the hot loop, free of storage and messaging.</summary>
+public static class EpochTrainer
+{
+    public static OptimizerHelper CreateOptimizer(Sequential model, HyperParameters hp) =>
+        hp.Optimizer.ToLowerInvariant() switch
+        {
+            // PyTorch's defaults (betas 0.9/0.999, eps 1e-8) spelled out: TorchSharp's own defaults differ.
+            "adam" => optim.Adam(model.parameters(), hp.LearningRate, 0.9, 0.999, 1e-8, hp.WeightDecay),
+            "sgd" => optim.SGD(model.parameters(), hp.LearningRate, hp.Momentum, 0, hp.WeightDecay),
+            _ => throw new JobValidationException($"Unknown optimizer '{hp.Optimizer}': use 'adam' or 'sgd' (with momentum)."),
+        };
+
+    /// <summary>
+    /// Trains one epoch over <paramref name="features"/>/<paramref name="labels"/> (already on the model's device) in
+    /// the order of a permutation seeded by (seed, epoch). Returns the sample-weighted mean loss and the wall time.
+    /// </summary>
+    public static (double Loss, double Seconds) TrainEpoch(
+        Sequential model,
+        OptimizerHelper optimizer,
+        Tensor features,
+        Tensor labels,
+        int batchSize,
+        long seed,
+        int epoch,
+        Action<long>? onBatch = null,
+        CancellationToken cancellation = default)
+    {
+        var device = features.device;
+        var n = features.shape[0];
+        manual_seed(Seeds.ForEpoch(seed, epoch, Seeds.DropoutStream));
+        if (device.type == DeviceType.CUDA)
+            torch.cuda.manual_seed_all(Seeds.ForEpoch(seed, epoch, Seeds.DropoutStream));
+
+        using var generator = new Generator((ulong)Seeds.ForEpoch(seed, epoch, Seeds.ShuffleStream));
+        using var permutation = randperm(n, generator: generator).to(device);
+
+        // The running loss stays on the device: reading it back every batch would synchronize a GPU each step.
+        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
+        model.train();
+        var clock = Stopwatch.StartNew();
+        for (long start = 0; start < n; start += batchSize)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var count = Math.Min(batchSize, n - start);
+            var index = permutation.narrow(0, start, count);
+            var x = features.index_select(0, index);
+            var y = labels.index_select(0, index);
+            optimizer.zero_grad();
+            var loss = nn.functional.cross_entropy(model.forward(x), y);
+            loss.backward();
+            optimizer.step();
+            lossSum.add_(loss.detach(), alpha: count);
+            onBatch?.Invoke(start + count);
+        }
+
+        var mean = lossSum.item<double>() / n;
+        return (mean, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Mean cross-entropy and accuracy, in eval mode (dropout off), without gradients.</summary>
+    public static (double Loss, double Accuracy) Evaluate(Sequential model, Tensor features, Tensor labels, int batchSize = 1000)
+    {
+        var n = features.shape[0];
+        if (n == 0)
+            return (0, 0);
+        model.eval();
+        using var noGrad = no_grad();
+        double lossSum = 0;
+        long correct = 0;
+        for (long start = 0; start < n; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var count = Math.Min(batchSize, n - start);
+            var x = features.narrow(0, start, count);
+            var y = labels.narrow(0, start, count);
+            var logits = model.forward(x);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
+
+        return (lossSum / n, (double)correct / n);
+    }
+
+    public static long ParameterCount(Sequential model) => model.parameters().Sum(p => p.numel());
+}

@@ -1,0 +1,116 @@
+using System.Net;
+using System.Text.Json;
+using Azure.Storage.Blobs;
+using Microsoft.AspNetCore.Builder;
+using MlFunctions.Activities.Datasets;
+using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Json;
+using MlFunctions.Core.Training;
+using MlFunctions.Core.Transforms;
+using MlFunctions.Local;
+using MlFunctions.Local.Cli;
+using MlFunctions.Local.Training;
+using MlFunctions.Tests.Infrastructure;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MlFunctions.Tests.Training;
+
+/// <summary>
+/// The whole training path on the local host: TrainModel enqueues the job, the embedded worker process
+/// (the real TorchSharp worker) trains on a prepared MNIST slice, checkpoints, exports ONNX and reports
+/// through the instance's sendEventPostUri, and the orchestration returns the worker's result.
+/// </summary>
+public sealed class TrainModelEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string Key = "e2e-key";
+    private readonly string data = Directory.CreateTempSubdirectory("mlf-e2e-").FullName;
+    private WebApplication? app;
+
+    public async Task InitializeAsync()
+    {
+        Assert.True(
+            WorkerProcesses.FindWorker(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()) is not null,
+            "the training worker is not built: dotnet build MlFunctions.sln");
+        app = LocalHost.Build(
+        [
+            "--urls", "http://127.0.0.1:0", "--AzureWebJobsStorage", await TestStorage.ConnectionStringAsync(),
+            "--Local:TaskHub", TestStorage.NewTaskHub("e2e"), "--Local:ApiKey", Key, "--Local:DataPath", data,
+            "--Local:Workers", "1", "--Dispatch:JobsQueue", "training-e2e-" + Guid.NewGuid().ToString("N")[..8],
+            "--Worker:Threads", "2", "--Worker:PollIntervalMilliseconds", "200", "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await app.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (app is not null)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task TrainModelRunsOnTheEmbeddedWorkerAndReturnsMetricsCheckpointAndOnnx()
+    {
+        var prepared = await PrepareSliceAsync();
+        var job = new TrainingJob
+        {
+            JobId = "e2e-" + Guid.NewGuid().ToString("N")[..10],
+            Model = "mlp",
+            Hyperparameters = new HyperParameters { HiddenSizes = [128], Epochs = 2, BatchSize = 64, LearningRate = 2e-3, Seed = 7 },
+            Data = prepared,
+        };
+
+        using var api = new ApiClient(Commands.BaseUrl(app!), Key);
+        var (response, body) = await api.StartAsync("TrainModel", JsonSerializer.SerializeToElement(new TrainModelInput(job, 2, 120), MlJson.Options));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var (status, final) = await api.WaitDoneAsync((string)body["id"]!, TimeSpan.FromMinutes(5));
+        output.WriteLine(final?.ToJsonString() ?? "(none)");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("Completed", (string?)final!["runtimeStatus"]);
+        var result = final["output"]!.Deserialize<TrainingResult>(MlJson.Options)!;
+        Assert.Equal(job.JobId, result.JobId);
+        Assert.Equal("cpu", result.Device);
+        Assert.Equal([1, 2], result.History.Select(h => h.Epoch));
+        Assert.True(result.History[^1].ValAccuracy > 0.8, $"val accuracy {result.History[^1].ValAccuracy}");
+        Assert.NotNull(result.CheckpointUri);
+        Assert.NotNull(result.OnnxUri);
+        Assert.Matches("^[0-9a-f]{64}$", result.OnnxSha256);
+        Assert.True(result.Parity!.ArgmaxIdentical && result.Parity.MaxAbsLogitDiff <= 1e-4, $"parity {result.Parity}");
+        Assert.Equal(TransformSpec.Mnist().Mean, result.Transform!.Mean);
+    }
+
+    /// <summary>1,000 training and 300 validation images, prepared exactly as the transform step writes them.</summary>
+    private static async Task<PreparedDataRef> PrepareSliceAsync()
+    {
+        var datasets = RepoPaths.SharedDatasets;
+        PreparedShard train, val;
+        using (var reader = IdxLabeledReader.OpenMnist(Path.Combine(datasets, "mnist-train"), "train"))
+        {
+            train = reader.ReadShard(1000);
+        }
+
+        using (var reader = IdxLabeledReader.OpenMnist(Path.Combine(datasets, "mnist"), "t10k"))
+        {
+            val = reader.ReadShard(300);
+        }
+
+        var container = new BlobServiceClient(await TestStorage.ConnectionStringAsync()).GetBlobContainerClient(PreparedLayout.Container);
+        await container.CreateIfNotExistsAsync();
+        var prefix = "e2e-" + Guid.NewGuid().ToString("N")[..8];
+        var (manifest, _) = await PreparedDatasetWriter.WriteAsync(
+            container,
+            prefix,
+            new DatasetRef("mnist-slice", prefix, prefix),
+            new PreparationRecipe(),
+            "slice",
+            TransformSpec.Mnist(),
+            10,
+            new Dictionary<string, PreparedShard> { [PreparedLayout.Train] = train, [PreparedLayout.Val] = val },
+            CancellationToken.None);
+        return new PreparedDataRef(PreparedLayout.Container, prefix, manifest.ContentHash);
+    }
+}
