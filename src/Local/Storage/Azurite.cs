@@ -74,21 +74,13 @@ public sealed partial class Azurite : IAsyncDisposable
             "or set AzureWebJobsStorage to an Azure Storage connection string.");
         Directory.CreateDirectory(dataPath);
 
-        var start = new ProcessStartInfo("node")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-                 {
-                     script, "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-                     "--blobPort", "0", "--queuePort", "0", "--tablePort", "0", "--location", dataPath,
-                     "--skipApiVersionCheck", "--loose", "--disableTelemetry",
-                 })
-        {
-            start.ArgumentList.Add(arg);
-        }
+        var start = OwnedProcess.StartInfo(
+            "node",
+            [
+                script, "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+                "--blobPort", "0", "--queuePort", "0", "--tablePort", "0", "--location", dataPath,
+                "--skipApiVersionCheck", "--loose", "--disableTelemetry",
+            ]);
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start node for Azurite");
         var ports = new Dictionary<string, int>();

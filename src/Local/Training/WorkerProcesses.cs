@@ -87,8 +87,7 @@ public sealed class WorkerProcesses(IConfiguration configuration, LocalStorage s
         var pause = TimeSpan.FromSeconds(1);
         while (!stoppingToken.IsCancellationRequested)
         {
-            var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            start.ArgumentList.Add(dll);
+            var start = OwnedProcess.StartInfo("dotnet", [dll]);
             start.Environment["AzureWebJobsStorage"] = connection;
 
             // The workers read the queue the dispatcher writes to, unless Worker:* says otherwise.
