@@ -203,15 +203,7 @@ public sealed class BlobModelRegistry : IModelRegistry
         {
             var current = await GetAliasAsync(model, alias, cancellationToken).ConfigureAwait(false);
             CheckPrecondition(model, alias, current, ifMatch);
-            var doc = new ModelAlias
-            {
-                Model = model,
-                Alias = alias,
-                Version = version,
-                PreviousVersion = current?.Version,
-                Revision = (current?.Revision ?? 0) + 1,
-                UpdatedAt = _time.GetUtcNow(),
-            };
+            var doc = ModelAlias.Move(model, alias, version, current, _time.GetUtcNow());
             var conditions = current is null
                 ? new BlobRequestConditions { IfNoneMatch = ETag.All }
                 : new BlobRequestConditions { IfMatch = new ETag(current.ETag!) };

@@ -74,14 +74,8 @@ public sealed class InMemoryModelRegistry(TimeProvider? time = null) : IModelReg
                 throw new RegistryException(RegistryErrorKind.NotFound, $"Model '{model}' has no version {version}.");
             var current = _aliases.GetValueOrDefault((model, alias));
             Check(model, alias, current, ifMatch);
-            var doc = new ModelAlias
+            var doc = ModelAlias.Move(model, alias, version, current, _time.GetUtcNow()) with
             {
-                Model = model,
-                Alias = alias,
-                Version = version,
-                PreviousVersion = current?.Version,
-                Revision = (current?.Revision ?? 0) + 1,
-                UpdatedAt = _time.GetUtcNow(),
                 ETag = "\"" + (++_etag).ToString(CultureInfo.InvariantCulture) + "\"",
             };
             _aliases[(model, alias)] = doc;

@@ -129,6 +129,17 @@ public sealed record ModelAlias
     /// <summary>Not part of the stored document: filled from the store on read.</summary>
     [JsonPropertyName("etag")]
     public string? ETag { get; init; }
+
+    /// <summary>The alias document after pointing it at <paramref name="version"/>: one move, one revision.</summary>
+    public static ModelAlias Move(string model, string alias, int version, ModelAlias? current, DateTimeOffset now) => new()
+    {
+        Model = model,
+        Alias = alias,
+        Version = version,
+        PreviousVersion = current?.Version,
+        Revision = (current?.Revision ?? 0) + 1,
+        UpdatedAt = now,
+    };
 }
 
 /// <summary>A registered model as listed: its name, newest version and current aliases.</summary>
