@@ -35,6 +35,16 @@ public static class LocalHost
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
+        // The engine and ASP.NET Core log every poll and request at Information; a person running the host
+        // wants the product's own lines. Settings (Logging:LogLevel:...) still override these defaults.
+        foreach (var noisy in new[] { "DurableTask", "Microsoft.DurableTask", "Microsoft.AspNetCore", "Microsoft.Hosting.Lifetime" })
+        {
+            if (builder.Configuration[$"Logging:LogLevel:{noisy}"] is null)
+            {
+                builder.Logging.AddFilter(noisy, Microsoft.Extensions.Logging.LogLevel.Warning);
+            }
+        }
+
         builder.Services.AddSingleton<LocalPaths>();
         builder.Services.AddSingleton<LocalStorage>();
         builder.Services.AddSingleton<ApiKeys>();

@@ -94,6 +94,7 @@ public sealed class WorkerProcesses(IConfiguration configuration, LocalStorage s
             var queue = configuration["Dispatch:JobsQueue"] ?? Core.Training.TrainingStorage.JobsQueue;
             start.Environment["Worker__JobsQueue"] = queue;
             start.Environment["Worker__PoisonQueue"] = queue + "-poison";
+            start.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Warning";
             foreach (var setting in configuration.GetSection("Worker").AsEnumerable(makePathsRelative: true).Where(s => s.Value is not null))
             {
                 start.Environment["Worker__" + setting.Key.Replace(":", "__", StringComparison.Ordinal)] = setting.Value;
