@@ -39,6 +39,15 @@ public sealed class KubernetesJobOptions
 
     public int TtlSecondsAfterFinished { get; set; } = 3600;
 
+    /// <summary>Node labels a GPU job must land on (e.g. an AKS GPU pool's label); empty: no constraint.</summary>
+    public Dictionary<string, string> NodeSelector { get; set; } = [];
+
+    /// <summary>
+    /// Tolerate the <c>nvidia.com/gpu</c> taint that GPU node pools carry, so a GPU job is not left
+    /// pending on tainted nodes. Applied only when <see cref="Gpus"/> is above 0.
+    /// </summary>
+    public bool TolerateGpuTaint { get; set; } = true;
+
     public string CpuRequest { get; set; } = "2";
 
     public string MemoryRequest { get; set; } = "4Gi";

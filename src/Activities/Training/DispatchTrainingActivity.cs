@@ -112,6 +112,10 @@ public sealed class DispatchTrainingActivity(
                     {
                         RestartPolicy = "Never",
                         ServiceAccountName = o.ServiceAccount,
+                        NodeSelector = o.NodeSelector.Count > 0 ? new Dictionary<string, string>(o.NodeSelector) : null,
+                        Tolerations = o.Gpus > 0 && o.TolerateGpuTaint
+                            ? [new V1Toleration { Key = "nvidia.com/gpu", OperatorProperty = "Exists", Effect = "NoSchedule" }]
+                            : null,
                         Containers =
                         [
                             new V1Container

@@ -68,9 +68,8 @@ public sealed class DurableEngine : IAsyncDisposable
             MaxQueuePollingInterval = options.MaxQueuePollingInterval,
             WorkItemQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
 
-            // Keeps a running orchestration in memory between episodes instead of replaying its whole
-            // history on every batch of activity results: a 1,000-way fan-out otherwise replays ~30
-            // ever-longer histories. State is still checkpointed each episode, so nothing is lost on a crash.
+            // When on, keeps a running orchestration in memory between episodes instead of replaying its
+            // history on every batch of activity results (see EngineOptions.ExtendedSessions).
             ExtendedSessionsEnabled = options.ExtendedSessions,
             ExtendedSessionIdleTimeout = TimeSpan.FromSeconds(30),
             LoggerFactory = loggerFactory,

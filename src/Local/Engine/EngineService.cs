@@ -35,6 +35,8 @@ public sealed class EngineService(
             MaxConcurrentActivities = local.GetValue("MaxConcurrentActivities", defaults.MaxConcurrentActivities),
             MaxConcurrentOrchestrations = local.GetValue("MaxConcurrentOrchestrations", defaults.MaxConcurrentOrchestrations),
             PartitionCount = local.GetValue("PartitionCount", defaults.PartitionCount),
+            ExtendedSessions = local.GetValue("ExtendedSessions", defaults.ExtendedSessions),
+            ActivityDispatchers = local.GetValue("ActivityDispatchers", defaults.ActivityDispatchers),
         };
         engine = await DurableEngine.StartAsync(options, services, loggerFactory, Extra, callbacks.SendEventUri, cancellationToken);
     }

@@ -19,7 +19,11 @@ public sealed class KubernetesDispatchTests
         var options = new DispatchOptions
         {
             Mode = DispatchOptions.KubernetesJobMode,
-            Kubernetes = new KubernetesJobOptions { ApiServer = api.Url, Namespace = "ml", Image = "registry/worker:1", Gpus = 1, TtlSecondsAfterFinished = 600 },
+            Kubernetes = new KubernetesJobOptions
+            {
+                ApiServer = api.Url, Namespace = "ml", Image = "registry/worker:1", Gpus = 1, TtlSecondsAfterFinished = 600,
+                NodeSelector = new Dictionary<string, string> { ["agentpool"] = "gpu" },
+            },
         };
         var activity = new DispatchTrainingActivity(Mock.Of<IStorageClients>(MockBehavior.Strict), Options.Create(options), NullLogger<DispatchTrainingActivity>.Instance);
         var job = Job() with { Attempt = 2, Labels = new Dictionary<string, string> { ["run"] = "run/42", ["trial"] = "t-7" } };
@@ -39,6 +43,10 @@ public sealed class KubernetesDispatchTests
 
         var pod = body["spec"]!["template"]!["spec"]!;
         Assert.Equal("Never", (string?)pod["restartPolicy"]);
+        Assert.Equal("gpu", (string?)pod["nodeSelector"]!["agentpool"]);
+        var toleration = pod["tolerations"]![0]!;
+        Assert.Equal("nvidia.com/gpu", (string?)toleration["key"]);
+        Assert.Equal("NoSchedule", (string?)toleration["effect"]);
         var labels = body["spec"]!["template"]!["metadata"]!["labels"]!;
         Assert.Equal("run-42", (string?)labels["mlfunctions.io/run"]);
         Assert.Equal("t-7", (string?)labels["mlfunctions.io/trial"]);
@@ -69,7 +77,9 @@ public sealed class KubernetesDispatchTests
 
         Assert.Equal(first.Target, second.Target);
         Assert.Equal(2, api.Requests.Count);
-        Assert.Null(api.Requests[0].Body!["spec"]!["template"]!["spec"]!["containers"]![0]!["resources"]!["limits"]!["nvidia.com/gpu"]);
+        var cpuPod = api.Requests[0].Body!["spec"]!["template"]!["spec"]!;
+        Assert.Null(cpuPod["containers"]![0]!["resources"]!["limits"]!["nvidia.com/gpu"]);
+        Assert.Null(cpuPod["tolerations"]);
     }
 
     [Fact]
