@@ -56,6 +56,11 @@ public sealed class DispatchTrainingActivity(
             ? KubernetesClientConfiguration.InClusterConfig()
             : new KubernetesClientConfiguration { Host = k8sOptions.ApiServer };
         using var client = new Kubernetes(config);
+        if (job.Attempt > 1)
+        {
+            await DeleteSupersededAttemptAsync(client, job, k8sOptions.Namespace, cancellation);
+        }
+
         var manifest = BuildJob(job, k8sOptions);
         try
         {
@@ -69,6 +74,25 @@ public sealed class DispatchTrainingActivity(
         }
 
         return new DispatchTrainingResult(DispatchOptions.KubernetesJobMode, manifest.Metadata.Name);
+    }
+
+    /// <summary>
+    /// A re-dispatch means the previous attempt went silent (or failed); its pod may still be alive and
+    /// holding a GPU, training the same job id into the same checkpoints. Deleting its Job (with its pods)
+    /// before starting the next attempt keeps one writer per job. Gone already is fine.
+    /// </summary>
+    private async Task DeleteSupersededAttemptAsync(Kubernetes client, TrainingJob job, string ns, CancellationToken cancellation)
+    {
+        var previous = JobName(job with { Attempt = job.Attempt - 1 });
+        try
+        {
+            await client.BatchV1.DeleteNamespacedJobAsync(previous, ns, propagationPolicy: "Foreground", cancellationToken: cancellation);
+            logger.LogInformation("Deleted superseded Kubernetes Job {Name} of training job {JobId}", previous, job.JobId);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            // Already removed (TTL controller, or an earlier try of this activity).
+        }
     }
 
     /// <summary>The batch/v1 Job for one attempt: the worker image in single-job mode.</summary>

@@ -7,7 +7,8 @@ namespace MlFunctions.Tests.Training;
 
 /// <summary>
 /// A stand-in Kubernetes API server on loopback: no cluster can run here, so the dispatcher's request
-/// is captured and asserted instead. It answers a Job create with 201, or 409 once a name exists.
+/// is captured and asserted instead. It answers a Job create with 201, or 409 once a name exists, and a
+/// delete with 200 for a Job it holds, else 404.
 /// </summary>
 public sealed class FakeKubernetesApiServer : IDisposable
 {
@@ -55,6 +56,24 @@ public sealed class FakeKubernetesApiServer : IDisposable
             lock (Requests)
             {
                 Requests.Add((context.Request.HttpMethod, context.Request.Url!.AbsolutePath, body));
+            }
+
+            context.Response.ContentType = "application/json";
+            if (context.Request.HttpMethod == "DELETE")
+            {
+                // A delete of a Job this server never created: 404, which the dispatcher treats as done.
+                var deleted = context.Request.Url!.Segments[^1];
+                bool known;
+                lock (created)
+                {
+                    known = created.Remove(deleted);
+                }
+
+                context.Response.StatusCode = known ? 200 : 404;
+                var status = Encoding.UTF8.GetBytes($"{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"{(known ? "Success" : "Failure")}\",\"code\":{(known ? 200 : 404)}}}");
+                await context.Response.OutputStream.WriteAsync(status);
+                context.Response.Close();
+                continue;
             }
 
             var name = (string?)body?["metadata"]?["name"] ?? string.Empty;

@@ -31,7 +31,9 @@ public sealed class KubernetesDispatchTests
         var result = await activity.RunAsync(new DispatchTrainingInput(job, "parent"), new ActivityCall("DispatchTraining", "parent", default, "http://h/raiseEvent/{eventName}?code=k"));
 
         Assert.Equal(DispatchOptions.KubernetesJobMode, result.Mode);
-        var (method, path, body) = Assert.Single(api.Requests);
+        // Attempt 2 first deletes attempt 1's Job (404 here: this server never created it), then creates its own.
+        Assert.Equal(("DELETE", $"/apis/batch/v1/namespaces/ml/jobs/{DispatchTrainingActivity.JobName(job with { Attempt = 1 })}"), (api.Requests[0].Method, api.Requests[0].Path));
+        var (method, path, body) = api.Requests[1];
         Assert.Equal("POST", method);
         Assert.Equal("/apis/batch/v1/namespaces/ml/jobs", path);
         Assert.Equal("Job", (string?)body!["kind"]);
@@ -90,6 +92,21 @@ public sealed class KubernetesDispatchTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
             activity.RunAsync(new DispatchTrainingInput(Job(), "p"), new ActivityCall("DispatchTraining", "p", default)));
         Assert.Contains("Queue, KubernetesJob", error.Message);
+    }
+
+    [Fact]
+    public async Task ARedispatchDeletesThePreviousAttemptsJobFirst()
+    {
+        using var api = new FakeKubernetesApiServer();
+        var options = new DispatchOptions { Mode = DispatchOptions.KubernetesJobMode, Kubernetes = new KubernetesJobOptions { ApiServer = api.Url, Namespace = "ml" } };
+        var activity = new DispatchTrainingActivity(Mock.Of<IStorageClients>(MockBehavior.Strict), Options.Create(options), NullLogger<DispatchTrainingActivity>.Instance);
+
+        await activity.RunAsync(new DispatchTrainingInput(Job() with { Attempt = 2 }, "p"), new ActivityCall("DispatchTraining", "p", default));
+
+        Assert.Equal(2, api.Requests.Count);
+        Assert.Equal("DELETE", api.Requests[0].Method);
+        Assert.Equal($"/apis/batch/v1/namespaces/ml/jobs/{DispatchTrainingActivity.JobName(Job() with { Attempt = 1 })}", api.Requests[0].Path);
+        Assert.Equal("POST", api.Requests[1].Method);
     }
 
     internal static TrainingJob Job() => new()
