@@ -9,6 +9,7 @@ namespace MlFunctions.Tests.Engine;
 /// The engine in real host processes: kill -9 mid-orchestration and restart, and two hosts sharing one
 /// task hub. The probe journal records every activity start and end with the process id.
 /// </summary>
+[Collection(nameof(MultiProcessCollection))]
 public sealed class CrashAndScaleOutTests(ITestOutputHelper output) : IDisposable
 {
     private const string Key = "test-key";
@@ -119,3 +120,11 @@ public sealed class CrashAndScaleOutTests(ITestOutputHelper output) : IDisposabl
 
     private sealed record JournalLine(string Phase, string InstanceId, int Index, int Pid);
 }
+
+/// <summary>
+/// Multi-process engine tests run alone, after the parallel ones: with the rest of the suite (a training
+/// worker, in-process hosts) competing for 2 cores, the two-hosts test twice saw its fan-out stall past
+/// 3 minutes in CI, and never when the machine was not saturated (cause not yet found; see the closing note).
+/// </summary>
+[CollectionDefinition(nameof(MultiProcessCollection), DisableParallelization = true)]
+public sealed class MultiProcessCollection;
