@@ -2,7 +2,6 @@ using MlFunctions.Activities.Datasets;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Azure.Storage.Blobs;
@@ -102,7 +101,7 @@ public sealed class CallbackReceiver : IDisposable
     public CallbackReceiver(int failFirst = 0)
     {
         failuresLeft = failFirst;
-        var port = FreePort();
+        var port = FreePorts.Next();
         BaseUri = $"http://127.0.0.1:{port}/";
         listener.Prefixes.Add(BaseUri);
         listener.Start();
@@ -172,12 +171,6 @@ public sealed class CallbackReceiver : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>The built worker (MlFunctions.GpuWorker.dll) in its own OS process, so a test can SIGKILL it.</summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace MlFunctions.Tests.Infrastructure;
@@ -47,7 +46,7 @@ public sealed class HostProcess : IAsyncDisposable
             throw new InvalidOperationException($"{dll} is missing: build src/Local first (dotnet build MlFunctions.sln)");
         }
 
-        var port = FreePort();
+        var port = FreePorts.Next();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[]
                  {
@@ -101,12 +100,6 @@ public sealed class HostProcess : IAsyncDisposable
         process.Dispose();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private void Append(string? line)
     {

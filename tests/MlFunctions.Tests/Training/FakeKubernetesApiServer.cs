@@ -1,7 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using MlFunctions.Tests.Infrastructure;
 
 namespace MlFunctions.Tests.Training;
 
@@ -18,7 +18,7 @@ public sealed class FakeKubernetesApiServer : IDisposable
 
     public FakeKubernetesApiServer()
     {
-        var port = FreePort();
+        var port = FreePorts.Next();
         Url = $"http://127.0.0.1:{port}";
         listener.Prefixes.Add(Url + "/");
         listener.Start();
@@ -94,10 +94,4 @@ public sealed class FakeKubernetesApiServer : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
 }
