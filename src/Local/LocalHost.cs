@@ -48,7 +48,7 @@ public static class LocalHost
         builder.Services.AddSingleton<LocalPaths>();
         builder.Services.AddSingleton<LocalStorage>();
         builder.Services.AddSingleton<ApiKeys>();
-        builder.Services.AddSingleton<EventCallbacks>();
+        builder.Services.AddSingleton<ManagementLinks>();
         builder.Services.AddSingleton<EngineService>();
         builder.Services.AddSingleton<IStorageClients>(sp =>
             new ConnectionStringStorageClients(ct => sp.GetRequiredService<LocalStorage>().GetConnectionStringAsync(ct)));

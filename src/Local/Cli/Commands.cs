@@ -3,8 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Api;
 using MlFunctions.Local.Http;
@@ -126,11 +124,8 @@ public static class Commands
         Console.WriteLine($"health: {BaseUrl(app)}/{ApiRoutes.Health}");
     }
 
-    public static string BaseUrl(WebApplication app)
-    {
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
-        return addresses?.FirstOrDefault()?.Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "127.0.0.1") ?? LocalHost.DefaultUrl;
-    }
+    public static string BaseUrl(WebApplication app) =>
+        app.Services.GetRequiredService<ManagementLinks>().ListeningUrl ?? LocalHost.DefaultUrl;
 
     private static int Print(string text, int code)
     {

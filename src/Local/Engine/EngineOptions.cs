@@ -11,8 +11,15 @@ public sealed class EngineOptions
 {
     public required string StorageConnectionString { get; init; }
 
-    /// <summary>Task hub name; the same value Functions reads from host.json's durableTask.hubName.</summary>
-    public string TaskHubName { get; init; } = "MlFunctionsHub";
+    /// <summary>The same value Functions reads from host.json's durableTask.hubName.</summary>
+    public const string DefaultTaskHubName = "MlFunctionsHub";
+
+    /// <summary>The task hub a host configured this way uses; one place for the setting and its default.</summary>
+    public static string TaskHubFrom(Microsoft.Extensions.Configuration.IConfiguration configuration) =>
+        configuration["Local:TaskHub"] ?? DefaultTaskHubName;
+
+    /// <summary>Task hub name (<c>Local:TaskHub</c>, default <see cref="DefaultTaskHubName"/>).</summary>
+    public string TaskHubName { get; init; } = DefaultTaskHubName;
 
     /// <summary>
     /// Must differ per process: two processes with the same id on one task hub steal each other's

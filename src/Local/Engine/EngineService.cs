@@ -12,7 +12,7 @@ public sealed class EngineService(
     IConfiguration configuration,
     IServiceProvider services,
     ILoggerFactory loggerFactory,
-    Http.EventCallbacks callbacks) : IHostedService, IAsyncDisposable
+    Http.ManagementLinks links) : IHostedService, IAsyncDisposable
 {
     private DurableEngine? engine;
 
@@ -30,7 +30,7 @@ public sealed class EngineService(
         var options = new EngineOptions
         {
             StorageConnectionString = await storage.GetConnectionStringAsync(cancellationToken),
-            TaskHubName = local["TaskHub"] ?? defaults.TaskHubName,
+            TaskHubName = EngineOptions.TaskHubFrom(configuration),
             WorkerId = local["WorkerId"] ?? defaults.WorkerId,
             MaxConcurrentActivities = local.GetValue("MaxConcurrentActivities", defaults.MaxConcurrentActivities),
             MaxConcurrentOrchestrations = local.GetValue("MaxConcurrentOrchestrations", defaults.MaxConcurrentOrchestrations),
@@ -38,7 +38,7 @@ public sealed class EngineService(
             ExtendedSessions = local.GetValue("ExtendedSessions", defaults.ExtendedSessions),
             ActivityDispatchers = local.GetValue("ActivityDispatchers", defaults.ActivityDispatchers),
         };
-        engine = await DurableEngine.StartAsync(options, services, loggerFactory, Extra, callbacks.SendEventUri, cancellationToken);
+        engine = await DurableEngine.StartAsync(options, services, loggerFactory, Extra, links.SendEventUri, cancellationToken);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -22,6 +22,7 @@ public static class LocalRoutes
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MlFunctions.Local.Http");
         var keys = app.Services.GetRequiredService<ApiKeys>();
         var engine = app.Services.GetRequiredService<EngineService>();
+        var links = app.Services.GetRequiredService<ManagementLinks>();
 
         // Routes that need a DurableTaskClient get it per request, after the engine has started.
         RequestDelegate Run(Func<HttpContext, DurableTaskClient, Task> handler) =>
@@ -30,12 +31,7 @@ public static class LocalRoutes
         static string Route(HttpContext http, string name) => (string)http.Request.RouteValues[name]!;
 
         Task<HttpManagementLinks> Links(HttpContext http, string instanceId) =>
-            Task.FromResult(HttpManagementLinks.Create(
-                $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}",
-                instanceId,
-                engine.Engine.Client.TaskHubName,
-                "Storage",
-                keys.Key));
+            Task.FromResult(links.For($"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}", instanceId));
 
         app.Use((http, next) => keys.EnforceAsync(http, () => next(http)));
 
