@@ -174,35 +174,9 @@ public sealed class CallbackReceiver : IDisposable
 }
 
 /// <summary>The built worker (MlFunctions.GpuWorker.dll) in its own OS process, so a test can SIGKILL it.</summary>
-public sealed class WorkerProcess : IDisposable
+/// <summary>The built training worker as a child process of the test (see <see cref="ChildProcess"/>).</summary>
+public static class WorkerProcess
 {
-    private readonly Process process;
-    private readonly StringBuilder output = new();
-
-    private WorkerProcess(Process process)
-    {
-        this.process = process;
-        process.OutputDataReceived += (_, e) => Append(e.Data);
-        process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-    }
-
-    public int Pid => process.Id;
-
-    public bool HasExited => process.HasExited;
-
-    public int ExitCode => process.ExitCode;
-
-    public string Output
-    {
-        get
-        {
-            lock (output)
-                return output.ToString();
-        }
-    }
-
     /// <summary>The worker next to this test assembly (the project reference copies it with its runtimeconfig).</summary>
     public static string WorkerDll
     {
@@ -214,47 +188,16 @@ public sealed class WorkerProcess : IDisposable
         }
     }
 
-    public static WorkerProcess Start(Dictionary<string, string?> settings, params string[] args)
+    public static ChildProcess Start(Dictionary<string, string?> settings, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo("dotnet");
         start.ArgumentList.Add(WorkerDll);
         foreach (var a in args)
             start.ArgumentList.Add(a);
         foreach (var (key, value) in settings)
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         start.Environment["Logging__LogLevel__Default"] = "Information";
-        return new WorkerProcess(Process.Start(start)!);
-    }
-
-    /// <summary>SIGKILL: no shutdown, no message release, no final status: in-flight work is simply lost.</summary>
-    public void KillHard()
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: false);
-            process.WaitForExit(10_000);
-        }
-    }
-
-    public async Task<int> WaitForExitAsync(TimeSpan within)
-    {
-        using var cts = new CancellationTokenSource(within);
-        await process.WaitForExitAsync(cts.Token);
-        return process.ExitCode;
-    }
-
-    public void Dispose()
-    {
-        KillHard();
-        process.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-            return;
-        lock (output)
-            output.AppendLine(line);
+        return ChildProcess.Start(start);
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Text;
 
 namespace MlFunctions.Tests.Infrastructure;
 
@@ -10,33 +9,19 @@ namespace MlFunctions.Tests.Infrastructure;
 /// </summary>
 public sealed class HostProcess : IAsyncDisposable
 {
-    private readonly Process process;
-    private readonly StringBuilder output = new();
+    private readonly ChildProcess process;
 
-    private HostProcess(Process process, string baseUrl)
+    private HostProcess(ChildProcess process, string baseUrl)
     {
         this.process = process;
         BaseUrl = baseUrl;
-        process.OutputDataReceived += (_, e) => Append(e.Data);
-        process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
     }
 
     public string BaseUrl { get; }
 
-    public int Pid => process.Id;
+    public int Pid => process.Pid;
 
-    public string Output
-    {
-        get
-        {
-            lock (output)
-            {
-                return output.ToString();
-            }
-        }
-    }
+    public string Output => process.Output;
 
     public static async Task<HostProcess> StartAsync(string storage, string taskHub, string key, string dataPath, params string[] extra)
     {
@@ -47,7 +32,7 @@ public sealed class HostProcess : IAsyncDisposable
         }
 
         var port = FreePorts.Next();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo("dotnet");
         foreach (var arg in new[]
                  {
                      dll, "serve", "--urls", $"http://127.0.0.1:{port}", "--Local:TaskHub", taskHub, "--Local:ApiKey", key,
@@ -58,7 +43,7 @@ public sealed class HostProcess : IAsyncDisposable
         }
 
         start.Environment["AzureWebJobsStorage"] = storage;
-        var host = new HostProcess(Process.Start(start)!, $"http://127.0.0.1:{port}");
+        var host = new HostProcess(ChildProcess.Start(start), $"http://127.0.0.1:{port}");
         using var http = new HttpClient();
         await Eventually.GetAsync(
             async () =>
@@ -84,33 +69,11 @@ public sealed class HostProcess : IAsyncDisposable
     }
 
     /// <summary>SIGKILL: no shutdown hooks, no lock release, in-flight work is simply lost.</summary>
-    public void KillHard()
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: false);
-            process.WaitForExit(10_000);
-        }
-    }
+    public void KillHard() => process.KillHard();
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        KillHard();
-        await Task.CompletedTask;
         process.Dispose();
-    }
-
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (output)
-        {
-            output.AppendLine(line);
-        }
+        return ValueTask.CompletedTask;
     }
 }
