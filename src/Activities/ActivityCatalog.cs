@@ -6,6 +6,10 @@ using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Probes;
 using MlFunctions.Core.Training;
 using MlFunctions.Activities.Training;
+using MlFunctions.Activities.Sweeps;
+using MlFunctions.Activities.Tracking;
+using MlFunctions.Core.Sweeps;
+using MlFunctions.Core.Tracking;
 
 namespace MlFunctions.Activities;
 
@@ -43,6 +47,10 @@ public static class ActivityCatalog
         registry.AddActivity<TransformDatasetInput, TransformDatasetResult, TransformDatasetActivity>(ActivityNames.TransformDataset);
         registry.AddActivity<DispatchTrainingInput, DispatchTrainingResult, DispatchTrainingActivity>(ActivityNames.DispatchTraining);
         registry.AddActivity<string, bool, RequestTrainingStopActivity>(ActivityNames.RequestTrainingStop);
+        registry.AddActivity<SuggestTrialsInput, SuggestionResult, SuggestTrialsActivity>(ActivityNames.SuggestTrials);
+        registry.AddActivity<EvaluateStandInInput, List<double>, EvaluateStandInActivity>(ActivityNames.EvaluateStandInTrial);
+        registry.AddActivity<SweepRecord, bool, TrackSweepActivity>(ActivityNames.TrackSweep);
+        registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackTrial);
     }
 
     /// <summary>The services the activities need, shared by both hosts.</summary>
@@ -58,6 +66,11 @@ public static class ActivityCatalog
         services.AddOptions<DispatchOptions>();
         services.AddTransient<DispatchTrainingActivity>();
         services.AddTransient<RequestTrainingStopActivity>();
+        services.AddTransient<SuggestTrialsActivity>();
+        services.AddTransient<EvaluateStandInActivity>();
+        services.AddSingleton<ITrackingStore, BlobTrackingStore>();
+        services.AddTransient<TrackSweepActivity>();
+        services.AddTransient<TrackTrialActivity>();
         return services;
     }
 

@@ -9,6 +9,14 @@ public static class ApiRoutes
 {
     public const string Health = "api/health";
     public const string StartOrchestration = "api/orchestrators/{name}";
+
+    /// <summary>GET lists the sweeps; POST starts one from its spec.</summary>
+    public const string Sweeps = "api/sweeps";
+    public const string Sweep = "api/sweeps/{sweep}";
+    public const string SweepTrials = "api/sweeps/{sweep}/trials";
+    public const string SweepTrial = "api/sweeps/{sweep}/trials/{trial}";
+    public const string SweepTrialMetrics = "api/sweeps/{sweep}/trials/{trial}/metrics";
+    public const string SweepCompare = "api/sweeps/{sweep}/compare";
 }
 
 /// <summary>

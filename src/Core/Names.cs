@@ -9,6 +9,9 @@ public static class OrchestrationNames
 {
     public const string FanOutProbe = "FanOutProbe";
     public const string TrainModel = "TrainModel";
+    public const string HyperparameterSweep = "HyperparameterSweep";
+    public const string StandInTrial = "StandInTrial";
+    public const string CrossValidate = "CrossValidate";
 }
 
 public static class ActivityNames
@@ -19,4 +22,8 @@ public static class ActivityNames
     public const string TransformDataset = "TransformDataset";
     public const string DispatchTraining = "DispatchTraining";
     public const string RequestTrainingStop = "RequestTrainingStop";
+    public const string SuggestTrials = "SuggestTrials";
+    public const string EvaluateStandInTrial = "EvaluateStandInTrial";
+    public const string TrackSweep = "TrackSweep";
+    public const string TrackTrial = "TrackTrial";
 }

@@ -5,6 +5,10 @@ using MlFunctions.Activities;
 using MlFunctions.Activities.Datasets;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Activities.Training;
+using MlFunctions.Activities.Sweeps;
+using MlFunctions.Activities.Tracking;
+using MlFunctions.Core.Sweeps;
+using MlFunctions.Core.Tracking;
 using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Probes;
@@ -46,6 +50,22 @@ public static class ActivityFunctions
     [Function(ActivityNames.TransformDataset)]
     public static Task<TransformDatasetResult> TransformDataset([ActivityTrigger] TransformDatasetInput input, FunctionContext context) =>
         Run<TransformDatasetActivity, TransformDatasetInput, TransformDatasetResult>(ActivityNames.TransformDataset, input, context);
+
+    [Function(ActivityNames.SuggestTrials)]
+    public static Task<SuggestionResult> SuggestTrials([ActivityTrigger] SuggestTrialsInput input, FunctionContext context) =>
+        Run<SuggestTrialsActivity, SuggestTrialsInput, SuggestionResult>(ActivityNames.SuggestTrials, input, context);
+
+    [Function(ActivityNames.EvaluateStandInTrial)]
+    public static Task<List<double>> EvaluateStandInTrial([ActivityTrigger] EvaluateStandInInput input, FunctionContext context) =>
+        Run<EvaluateStandInActivity, EvaluateStandInInput, List<double>>(ActivityNames.EvaluateStandInTrial, input, context);
+
+    [Function(ActivityNames.TrackSweep)]
+    public static Task<bool> TrackSweep([ActivityTrigger] SweepRecord input, FunctionContext context) =>
+        Run<TrackSweepActivity, SweepRecord, bool>(ActivityNames.TrackSweep, input, context);
+
+    [Function(ActivityNames.TrackTrial)]
+    public static Task<bool> TrackTrial([ActivityTrigger] TrackingRun input, FunctionContext context) =>
+        Run<TrackTrialActivity, TrackingRun, bool>(ActivityNames.TrackTrial, input, context);
 
     private static Task<TOutput> Run<TActivity, TInput, TOutput>(string name, TInput input, FunctionContext context, string? eventCallbackUri = null)
         where TActivity : class, IActivity<TInput, TOutput> =>

@@ -27,19 +27,25 @@ public sealed class HttpFunctions(ILogger<HttpFunctions> logger)
             request.HttpContext,
             client,
             name,
-            async (_, instanceId) =>
-            {
-                // The extension knows its webhook URL and system key; let it build the links.
-                var data = await context.GetHttpRequestDataAsync();
-                var payload = client.CreateHttpManagementPayload(instanceId, data);
-                return new HttpManagementLinks(
-                    payload.Id ?? string.Empty,
-                    payload.StatusQueryGetUri ?? string.Empty,
-                    payload.SendEventPostUri ?? string.Empty,
-                    payload.TerminatePostUri ?? string.Empty,
-                    payload.PurgeHistoryDeleteUri ?? string.Empty,
-                    payload.RestartPostUri ?? string.Empty,
-                    payload.SuspendPostUri ?? string.Empty,
-                    payload.ResumePostUri ?? string.Empty);
-            }));
+            ManagementPayloads.Factory(client, context)));
+}
+
+/// <summary>Management links for a started instance, as the Durable extension builds them (it knows its webhook URL and system key).</summary>
+internal static class ManagementPayloads
+{
+    public static ManagementLinkFactory Factory(DurableTaskClient client, FunctionContext context) =>
+        async (_, instanceId) =>
+        {
+            var data = await context.GetHttpRequestDataAsync();
+            var payload = client.CreateHttpManagementPayload(instanceId, data);
+            return new HttpManagementLinks(
+                payload.Id ?? string.Empty,
+                payload.StatusQueryGetUri ?? string.Empty,
+                payload.SendEventPostUri ?? string.Empty,
+                payload.TerminatePostUri ?? string.Empty,
+                payload.PurgeHistoryDeleteUri ?? string.Empty,
+                payload.RestartPostUri ?? string.Empty,
+                payload.SuspendPostUri ?? string.Empty,
+                payload.ResumePostUri ?? string.Empty);
+        };
 }

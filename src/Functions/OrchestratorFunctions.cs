@@ -5,6 +5,8 @@ using MlFunctions.Core.Probes;
 using MlFunctions.Core.Training;
 using Training = MlFunctions.Orchestrations.Training;
 using Probes = MlFunctions.Orchestrations.Probes;
+using Sweeps = MlFunctions.Orchestrations.Sweeps;
+using MlFunctions.Core.Sweeps;
 
 namespace MlFunctions.Functions;
 
@@ -21,4 +23,16 @@ public static class OrchestratorFunctions
     [Function(OrchestrationNames.TrainModel)]
     public static Task<TrainingResult> TrainModel([OrchestrationTrigger] TaskOrchestrationContext context) =>
         Training.TrainModel.RunAsync(context, context.GetInput<TrainModelInput>());
+
+    [Function(OrchestrationNames.HyperparameterSweep)]
+    public static Task<SweepResult> HyperparameterSweep([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        Sweeps.HyperparameterSweep.RunAsync(context, context.GetInput<SweepInput>());
+
+    [Function(OrchestrationNames.StandInTrial)]
+    public static Task<TrialOutcome> StandInTrial([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        Sweeps.StandInTrial.RunAsync(context, context.GetInput<StandInTrialInput>());
+
+    [Function(OrchestrationNames.CrossValidate)]
+    public static Task<TrialOutcome> CrossValidate([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        Sweeps.CrossValidate.RunAsync(context, context.GetInput<CrossValidationInput>());
 }

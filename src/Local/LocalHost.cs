@@ -56,6 +56,7 @@ public static class LocalHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         builder.Services.AddHostedService<Training.WorkerProcesses>();
         builder.Services.AddMlActivities();
+        builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
         builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
         AddInference(builder);

@@ -18,6 +18,9 @@ public static class OrchestrationCatalog
     {
         registry.AddOrchestrator<Core.Probes.FanOutProbeInput, int>(Core.OrchestrationNames.FanOutProbe, Probes.FanOutProbe.RunAsync);
         registry.AddOrchestrator<Core.Training.TrainModelInput, Core.Training.TrainingResult>(Core.OrchestrationNames.TrainModel, Training.TrainModel.RunAsync);
+        registry.AddOrchestrator<Core.Sweeps.SweepInput, Core.Sweeps.SweepResult>(Core.OrchestrationNames.HyperparameterSweep, Sweeps.HyperparameterSweep.RunAsync);
+        registry.AddOrchestrator<Core.Sweeps.StandInTrialInput, Core.Sweeps.TrialOutcome>(Core.OrchestrationNames.StandInTrial, Sweeps.StandInTrial.RunAsync);
+        registry.AddOrchestrator<Core.Sweeps.CrossValidationInput, Core.Sweeps.TrialOutcome>(Core.OrchestrationNames.CrossValidate, Sweeps.CrossValidate.RunAsync);
     }
 
     /// <summary>The names, for the starter's "unknown orchestration" answer and for tests.</summary>

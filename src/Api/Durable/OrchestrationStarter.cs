@@ -27,13 +27,23 @@ public static class OrchestrationStarter
         {
             var instanceId = ReadInstanceId(http.Request);
             var input = await HttpJson.ReadBodyAsync(http.Request);
-            var options = new StartOrchestrationOptions(instanceId);
-            var id = await client.ScheduleNewOrchestrationInstanceAsync(orchestration, input, options, http.RequestAborted);
-            await WriteAcceptedAsync(http, await links(http, id));
+            OrchestrationInputs.EnsureValid(orchestration, input);
+            await StartAsync(http, client, orchestration, input, instanceId, links);
         }
         catch (BadRequestException e)
         {
             await HttpJson.ErrorAsync(http, e.Status, e.Message);
+        }
+    }
+
+    /// <summary>Schedules an instance and answers 202 with the links, or 409 when the id is already running.</summary>
+    public static async Task StartAsync(HttpContext http, DurableTaskClient client, string orchestration, object? input, string? instanceId, ManagementLinkFactory links)
+    {
+        try
+        {
+            var options = new StartOrchestrationOptions(instanceId);
+            var id = await client.ScheduleNewOrchestrationInstanceAsync(orchestration, input, options, http.RequestAborted);
+            await WriteAcceptedAsync(http, await links(http, id));
         }
         catch (Exception e) when (IsAlreadyRunning(e))
         {
@@ -53,7 +63,7 @@ public static class OrchestrationStarter
     /// An optional caller-chosen instance id (<c>?instanceId=</c>) makes a start idempotent. Azure
     /// Storage keys rows and blobs by it, so characters that break those keys are refused.
     /// </summary>
-    private static string? ReadInstanceId(HttpRequest request)
+    public static string? ReadInstanceId(HttpRequest request)
     {
         string? id = request.Query["instanceId"];
         if (id is null)

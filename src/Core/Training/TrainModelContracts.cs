@@ -7,7 +7,10 @@ namespace MlFunctions.Core.Training;
 /// How long without any event from the worker before the job counts as lost and is re-dispatched
 /// (the worker then resumes from its newest checkpoint). It covers queueing time for the first event.
 /// </param>
-public sealed record TrainModelInput(TrainingJob Job, int MaxAttempts = 3, int HeartbeatTimeoutSeconds = 300)
+/// <param name="ProgressTo">
+/// An orchestration (a sweep) that gets a <c>TrialProgress</c> event after each epoch, to judge early stopping.
+/// </param>
+public sealed record TrainModelInput(TrainingJob Job, int MaxAttempts = 3, int HeartbeatTimeoutSeconds = 300, string? ProgressTo = null)
 {
     public IReadOnlyList<string> Validate()
     {
@@ -35,6 +38,11 @@ public sealed record TrainModelInput(TrainingJob Job, int MaxAttempts = 3, int H
         if (!(Job.Hyperparameters.LearningRate > 0))
         {
             problems.Add($"job.hyperparameters.learningRate must be positive, got {Job.Hyperparameters.LearningRate}");
+        }
+
+        if (Job.Fold is { } fold && (fold.Count < 2 || fold.Index < 0 || fold.Index >= fold.Count))
+        {
+            problems.Add($"job.fold must have count >= 2 and 0 <= index < count, got index {fold.Index} of {fold.Count}");
         }
 
         if (MaxAttempts is < 1 or > 20)

@@ -43,6 +43,22 @@ public sealed record TrainingJob
 
     /// <summary>Export ONNX at the end (sweep trials may skip it).</summary>
     public bool ExportOnnx { get; init; } = true;
+
+    /// <summary>
+    /// k-fold cross-validation: train on train+val without this fold, validate on the fold. Null trains
+    /// on train and validates on val.
+    /// </summary>
+    public CrossValidationFold? Fold { get; init; }
+}
+
+/// <summary>
+/// Fold <see cref="Index"/> (0-based) of <see cref="Count"/>. Sample i of train+val belongs to fold
+/// i mod Count: the prepared splits are already shuffled and stratified, so interleaving keeps each fold's
+/// class balance without another shuffle.
+/// </summary>
+public sealed record CrossValidationFold(int Index, int Count)
+{
+    public bool Holds(int sample) => sample % Count == Index;
 }
 
 /// <summary>Model hyperparameters. Fields a model does not use are ignored by it.</summary>

@@ -39,6 +39,23 @@ public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Featur
         return new PreparedSplit(name, parts[0].SampleShape, parts.SelectMany(p => p.Features).ToArray(), parts.SelectMany(p => p.Labels).ToArray());
     }
 
+    /// <summary>Splits this set into (train, held-out) for one cross-validation fold.</summary>
+    public (PreparedSplit Train, PreparedSplit HeldOut) Fold(CrossValidationFold fold)
+    {
+        var size = SampleShape.Aggregate(1, (a, b) => a * b);
+        var held = Enumerable.Range(0, Count).Where(fold.Holds).ToArray();
+        var kept = Enumerable.Range(0, Count).Where(i => !fold.Holds(i)).ToArray();
+        return (Select($"{Name}-without-fold{fold.Index}", kept, size), Select($"{Name}-fold{fold.Index}", held, size));
+    }
+
+    private PreparedSplit Select(string name, int[] indices, int size)
+    {
+        var features = new byte[(long)indices.Length * size];
+        for (var j = 0; j < indices.Length; j++)
+            Array.Copy(Features, (long)indices[j] * size, features, (long)j * size, size);
+        return new PreparedSplit(name, SampleShape, features, indices.Select(i => Labels[i]).ToArray());
+    }
+
     /// <summary>Applies <paramref name="transform"/> and uploads features [n, ...shape] (float32) and labels (int64) to <paramref name="device"/>.</summary>
     public (Tensor Features, Tensor Labels) ToTensors(TransformSpec transform, Device device, int limit = 0)
     {

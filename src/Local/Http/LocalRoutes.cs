@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using MlFunctions.Api;
 using MlFunctions.Api.Durable;
 using MlFunctions.Api.Inference;
+using MlFunctions.Api.Sweeps;
 using MlFunctions.Local.Engine;
 
 namespace MlFunctions.Local.Http;
@@ -39,6 +40,16 @@ public static class LocalRoutes
         app.MapPost(ApiRoutes.StartOrchestration, Run((http, client) => OrchestrationStarter.HandleAsync(http, client, Route(http, "name"), Links)));
 
         app.MapInferenceRoutes();
+
+        var sweeps = app.Services.GetRequiredService<SweepHandlers>();
+        RequestDelegate Guarded(Func<HttpContext, Task> handler) => http => ApiGuard.RunAsync(http, logger, () => handler(http));
+        app.MapPost(ApiRoutes.Sweeps, Run((http, client) => sweeps.HandleStart(http, client, Links)));
+        app.MapGet(ApiRoutes.Sweeps, Guarded(sweeps.HandleList));
+        app.MapGet(ApiRoutes.Sweep, Guarded(sweeps.HandleGet));
+        app.MapGet(ApiRoutes.SweepTrials, Guarded(sweeps.HandleTrials));
+        app.MapGet(ApiRoutes.SweepTrial, Guarded(sweeps.HandleTrial));
+        app.MapGet(ApiRoutes.SweepTrialMetrics, Guarded(sweeps.HandleMetrics));
+        app.MapGet(ApiRoutes.SweepCompare, Guarded(sweeps.HandleCompare));
 
         // Local only: in Azure Functions, metrics go to Application Insights / OTLP instead.
         app.MapPrometheusScrapingEndpoint(LocalOnlyRoutes.Metrics).WithMetadata(new HttpMethodMetadata(["GET"]));

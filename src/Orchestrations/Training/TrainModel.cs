@@ -1,5 +1,6 @@
 using Microsoft.DurableTask;
 using MlFunctions.Core;
+using MlFunctions.Core.Sweeps;
 using MlFunctions.Core.Training;
 
 namespace MlFunctions.Orchestrations.Training;
@@ -85,6 +86,12 @@ public static class TrainModel
                         break;
                     case TrainingEvents.Progress when current && evt.Metrics is not null:
                         epochsDone = Math.Max(epochsDone, evt.Metrics.Epoch);
+                        if (input.ProgressTo is { } parent)
+                        {
+                            // A sweep judges early stopping from these; it answers with a StopRequested event.
+                            context.SendEvent(parent, SweepEvents.TrialProgress, new TrialProgress(context.InstanceId, new MetricStep(evt.Metrics.Epoch, TrialMetrics.Of(evt.Metrics))));
+                        }
+
                         context.SetCustomStatus(new TrainModelStatus(jobId, attempt, epochsDone, evt.Metrics, "training"));
                         deadline = context.CurrentUtcDateTime + timeout;
                         continue;

@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+using MlFunctions.Api;
+using MlFunctions.Api.Sweeps;
+
+namespace MlFunctions.Functions;
+
+/// <summary>
+/// The sweep and tracking routes as HTTP triggers over the shared <see cref="SweepHandlers"/>. Attribute
+/// routes must be constants: they are the <see cref="ApiRoutes"/> ones, which the local host maps too.
+/// </summary>
+public sealed class SweepFunctions(SweepHandlers handlers, ILogger<SweepFunctions> logger)
+{
+    [Function("StartSweep")]
+    public Task StartSweep(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = ApiRoutes.Sweeps)] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        FunctionContext context) =>
+        ApiGuard.RunAsync(request.HttpContext, logger, () => handlers.HandleStart(request.HttpContext, client, ManagementPayloads.Factory(client, context)));
+
+    [Function("ListSweeps")]
+    public Task ListSweeps([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.Sweeps)] HttpRequest request) =>
+        Run(request, handlers.HandleList);
+
+    [Function("GetSweep")]
+    public Task GetSweep([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.Sweep)] HttpRequest request, string sweep) =>
+        Run(request, handlers.HandleGet, ("sweep", sweep));
+
+    [Function("ListSweepTrials")]
+    public Task ListSweepTrials([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.SweepTrials)] HttpRequest request, string sweep) =>
+        Run(request, handlers.HandleTrials, ("sweep", sweep));
+
+    [Function("GetSweepTrial")]
+    public Task GetSweepTrial([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.SweepTrial)] HttpRequest request, string sweep, string trial) =>
+        Run(request, handlers.HandleTrial, ("sweep", sweep), ("trial", trial));
+
+    [Function("GetSweepTrialMetrics")]
+    public Task GetSweepTrialMetrics([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.SweepTrialMetrics)] HttpRequest request, string sweep, string trial) =>
+        Run(request, handlers.HandleMetrics, ("sweep", sweep), ("trial", trial));
+
+    [Function("CompareSweepTrials")]
+    public Task CompareSweepTrials([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.SweepCompare)] HttpRequest request, string sweep) =>
+        Run(request, handlers.HandleCompare, ("sweep", sweep));
+
+    /// <summary>Route parameters are bound to arguments here; the shared handlers read RouteValues, so copy them.</summary>
+    private Task Run(HttpRequest request, Func<HttpContext, Task> handler, params (string Key, string Value)[] routeValues)
+    {
+        foreach (var (key, value) in routeValues)
+        {
+            request.RouteValues[key] = value;
+        }
+
+        return ApiGuard.RunAsync(request.HttpContext, logger, () => handler(request.HttpContext));
+    }
+}
