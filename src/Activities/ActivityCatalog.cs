@@ -1,8 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Pipelines;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Probes;
 using MlFunctions.Core.Training;
 using MlFunctions.Activities.Training;
@@ -43,6 +45,9 @@ public static class ActivityCatalog
         registry.AddActivity<TransformDatasetInput, TransformDatasetResult, TransformDatasetActivity>(ActivityNames.TransformDataset);
         registry.AddActivity<DispatchTrainingInput, DispatchTrainingResult, DispatchTrainingActivity>(ActivityNames.DispatchTraining);
         registry.AddActivity<string, bool, RequestTrainingStopActivity>(ActivityNames.RequestTrainingStop);
+        registry.AddActivity<LookupStepCacheInput, LookupStepCacheResult, LookupStepCacheActivity>(ActivityNames.LookupStepCache);
+        registry.AddActivity<StepCacheEntry, bool, StoreStepCacheActivity>(ActivityNames.StoreStepCache);
+        registry.AddActivity<StepRecord, bool, RecordLineageActivity>(ActivityNames.RecordLineage);
     }
 
     /// <summary>The services the activities need, shared by both hosts.</summary>
@@ -58,6 +63,11 @@ public static class ActivityCatalog
         services.AddOptions<DispatchOptions>();
         services.AddTransient<DispatchTrainingActivity>();
         services.AddTransient<RequestTrainingStopActivity>();
+        services.AddSingleton<BlobStepCache>();
+        services.AddSingleton<BlobLineageStore>();
+        services.AddTransient<LookupStepCacheActivity>();
+        services.AddTransient<StoreStepCacheActivity>();
+        services.AddTransient<RecordLineageActivity>();
         return services;
     }
 

@@ -19,4 +19,7 @@ public static class ActivityNames
     public const string TransformDataset = "TransformDataset";
     public const string DispatchTraining = "DispatchTraining";
     public const string RequestTrainingStop = "RequestTrainingStop";
+    public const string LookupStepCache = "LookupStepCache";
+    public const string StoreStepCache = "StoreStepCache";
+    public const string RecordLineage = "RecordLineage";
 }

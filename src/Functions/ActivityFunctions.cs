@@ -3,10 +3,12 @@ using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities;
 using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Pipelines;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Activities.Training;
 using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Probes;
 using MlFunctions.Core.Training;
 
@@ -46,6 +48,18 @@ public static class ActivityFunctions
     [Function(ActivityNames.TransformDataset)]
     public static Task<TransformDatasetResult> TransformDataset([ActivityTrigger] TransformDatasetInput input, FunctionContext context) =>
         Run<TransformDatasetActivity, TransformDatasetInput, TransformDatasetResult>(ActivityNames.TransformDataset, input, context);
+
+    [Function(ActivityNames.LookupStepCache)]
+    public static Task<LookupStepCacheResult> LookupStepCache([ActivityTrigger] LookupStepCacheInput input, FunctionContext context) =>
+        Run<LookupStepCacheActivity, LookupStepCacheInput, LookupStepCacheResult>(ActivityNames.LookupStepCache, input, context);
+
+    [Function(ActivityNames.StoreStepCache)]
+    public static Task<bool> StoreStepCache([ActivityTrigger] StepCacheEntry input, FunctionContext context) =>
+        Run<StoreStepCacheActivity, StepCacheEntry, bool>(ActivityNames.StoreStepCache, input, context);
+
+    [Function(ActivityNames.RecordLineage)]
+    public static Task<bool> RecordLineage([ActivityTrigger] StepRecord input, FunctionContext context) =>
+        Run<RecordLineageActivity, StepRecord, bool>(ActivityNames.RecordLineage, input, context);
 
     private static Task<TOutput> Run<TActivity, TInput, TOutput>(string name, TInput input, FunctionContext context, string? eventCallbackUri = null)
         where TActivity : class, IActivity<TInput, TOutput> =>
