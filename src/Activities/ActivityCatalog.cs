@@ -1,8 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Pipelines;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Probes;
 using MlFunctions.Core.Training;
 using MlFunctions.Activities.Training;
@@ -51,6 +53,9 @@ public static class ActivityCatalog
         registry.AddActivity<EvaluateStandInInput, List<double>, EvaluateStandInActivity>(ActivityNames.EvaluateStandInTrial);
         registry.AddActivity<SweepRecord, bool, TrackSweepActivity>(ActivityNames.TrackSweep);
         registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackTrial);
+        registry.AddActivity<LookupStepCacheInput, LookupStepCacheResult, LookupStepCacheActivity>(ActivityNames.LookupStepCache);
+        registry.AddActivity<StepCacheEntry, bool, StoreStepCacheActivity>(ActivityNames.StoreStepCache);
+        registry.AddActivity<StepRecord, bool, RecordLineageActivity>(ActivityNames.RecordLineage);
     }
 
     /// <summary>The services the activities need, shared by both hosts.</summary>
@@ -71,6 +76,11 @@ public static class ActivityCatalog
         services.AddSingleton<ITrackingStore, BlobTrackingStore>();
         services.AddTransient<TrackSweepActivity>();
         services.AddTransient<TrackTrialActivity>();
+        services.AddSingleton<BlobStepCache>();
+        services.AddSingleton<BlobLineageStore>();
+        services.AddTransient<LookupStepCacheActivity>();
+        services.AddTransient<StoreStepCacheActivity>();
+        services.AddTransient<RecordLineageActivity>();
         return services;
     }
 

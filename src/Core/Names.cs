@@ -26,4 +26,7 @@ public static class ActivityNames
     public const string EvaluateStandInTrial = "EvaluateStandInTrial";
     public const string TrackSweep = "TrackSweep";
     public const string TrackTrial = "TrackTrial";
+    public const string LookupStepCache = "LookupStepCache";
+    public const string StoreStepCache = "StoreStepCache";
+    public const string RecordLineage = "RecordLineage";
 }

@@ -3,6 +3,7 @@ using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities;
 using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Pipelines;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Activities.Training;
 using MlFunctions.Activities.Sweeps;
@@ -11,6 +12,7 @@ using MlFunctions.Core.Sweeps;
 using MlFunctions.Core.Tracking;
 using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Probes;
 using MlFunctions.Core.Training;
 
@@ -66,6 +68,18 @@ public static class ActivityFunctions
     [Function(ActivityNames.TrackTrial)]
     public static Task<bool> TrackTrial([ActivityTrigger] TrackingRun input, FunctionContext context) =>
         Run<TrackTrialActivity, TrackingRun, bool>(ActivityNames.TrackTrial, input, context);
+
+    [Function(ActivityNames.LookupStepCache)]
+    public static Task<LookupStepCacheResult> LookupStepCache([ActivityTrigger] LookupStepCacheInput input, FunctionContext context) =>
+        Run<LookupStepCacheActivity, LookupStepCacheInput, LookupStepCacheResult>(ActivityNames.LookupStepCache, input, context);
+
+    [Function(ActivityNames.StoreStepCache)]
+    public static Task<bool> StoreStepCache([ActivityTrigger] StepCacheEntry input, FunctionContext context) =>
+        Run<StoreStepCacheActivity, StepCacheEntry, bool>(ActivityNames.StoreStepCache, input, context);
+
+    [Function(ActivityNames.RecordLineage)]
+    public static Task<bool> RecordLineage([ActivityTrigger] StepRecord input, FunctionContext context) =>
+        Run<RecordLineageActivity, StepRecord, bool>(ActivityNames.RecordLineage, input, context);
 
     private static Task<TOutput> Run<TActivity, TInput, TOutput>(string name, TInput input, FunctionContext context, string? eventCallbackUri = null)
         where TActivity : class, IActivity<TInput, TOutput> =>

@@ -6,7 +6,7 @@ using MlFunctions.Core.Json;
 
 namespace MlFunctions.Activities.Datasets;
 
-/// <summary>Small blob helpers shared by the dataset activities: hashing uploads, JSON documents, create-once writes.</summary>
+/// <summary>Small blob helpers shared by the dataset and pipeline activities: hashing uploads, JSON documents, create-once writes.</summary>
 internal static class DatasetBlobs
 {
     /// <summary>sha256 (hex) and length of a stream, read once in 1 MiB blocks.</summary>

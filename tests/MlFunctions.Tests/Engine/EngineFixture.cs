@@ -3,8 +3,11 @@ using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using MlFunctions.Activities;
+using MlFunctions.Activities.Storage;
+using MlFunctions.Core.Pipelines;
 using MlFunctions.Local.Engine;
 using MlFunctions.Orchestrations;
+using MlFunctions.Orchestrations.Pipelines;
 using MlFunctions.Tests.Infrastructure;
 using Xunit;
 
@@ -27,6 +30,15 @@ public sealed class EngineFixture : IAsyncLifetime
     public const string Double = "T_Double";
     public const string Flaky = "T_Flaky";
     public const string Boom = "T_Boom";
+    public const string Pipeline = "T_Pipeline";
+    public const string PipelineWork = "T_PipelineWork";
+
+    /// <summary>Keyed on dataset content and the multiplier; the dataset path is not content.</summary>
+    private static readonly PipelineStep<PipelineInput, int> WorkStep =
+        PipelineStep<PipelineInput, int>.Activity("work", "v1", PipelineWork, i => new { dataset = i.DatasetHash, i.Value });
+
+    /// <summary>Executions of the pipeline's work activity per dataset hash.</summary>
+    public ConcurrentDictionary<string, int> PipelineExecutions { get; } = new();
 
     /// <summary>Attempts per instance of the flaky activity (it fails until its third call).</summary>
     public ConcurrentDictionary<string, int> FlakyAttempts { get; } = new();
@@ -35,7 +47,10 @@ public sealed class EngineFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var services = new ServiceCollection().AddMlActivities().BuildServiceProvider();
+        var services = new ServiceCollection()
+            .AddSingleton<IStorageClients>(new ConnectionStringStorageClients(_ => TestStorage.ConnectionStringAsync()))
+            .AddMlActivities()
+            .BuildServiceProvider();
         var options = new EngineOptions
         {
             StorageConnectionString = await TestStorage.ConnectionStringAsync(),
@@ -95,9 +110,26 @@ public sealed class EngineFixture : IAsyncLifetime
             }
         });
         r.AddOrchestrator<string, int>(Fail, async (ctx, input) => await ctx.CallActivityAsync<int>(Boom, input));
+
+        r.AddActivity<PipelineInput, int>(PipelineWork, (input, _) =>
+        {
+            PipelineExecutions.AddOrUpdate(input!.DatasetHash, 1, (_, n) => n + 1);
+            return Task.FromResult(input.Value * 2);
+        });
+        r.AddOrchestrator<PipelineInput, PipelineRunRecord>(Pipeline, async (ctx, input) =>
+        {
+            var run = PipelineRun.Start(ctx, new PipelineRunOptions { MaxStaleness = TimeSpan.FromDays(1) });
+            var doubled = await run.RunWithExitHandlerAsync(
+                () => run.StepAsync(WorkStep, input!, new StepOptions { Timeout = TimeSpan.FromMinutes(5), MaxAttempts = 2 }),
+                _ => Task.CompletedTask);
+            ctx.SetCustomStatus(doubled);
+            return run.Summary();
+        });
     }
 
     public sealed record Approval(string By);
+
+    public sealed record PipelineInput(string DatasetPath, string DatasetHash, int Value);
 }
 
 [CollectionDefinition(nameof(EngineCollection))]
