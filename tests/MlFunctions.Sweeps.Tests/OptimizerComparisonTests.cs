@@ -51,6 +51,10 @@ public sealed class OptimizerComparisonTests(ITestOutputHelper output)
         }
 
         output.WriteLine(table.ToString());
+
+        // The console logger shows a passing test's ITestOutputHelper text only at detailed verbosity; the
+        // comparison is the point of the test, so it goes to the runner's console too.
+        Console.WriteLine(table.ToString());
         Assert.True(failures.Count == 0, string.Join("; ", failures));
     }
 
