@@ -12,6 +12,7 @@ public static class OrchestrationNames
     public const string HyperparameterSweep = "HyperparameterSweep";
     public const string StandInTrial = "StandInTrial";
     public const string CrossValidate = "CrossValidate";
+    public const string MnistPipeline = "MnistPipeline";
 }
 
 public static class ActivityNames
@@ -29,4 +30,11 @@ public static class ActivityNames
     public const string LookupStepCache = "LookupStepCache";
     public const string StoreStepCache = "StoreStepCache";
     public const string RecordLineage = "RecordLineage";
+    public const string EvaluateModel = "EvaluateModel";
+    public const string ExportModel = "ExportModel";
+    public const string GetModelAlias = "GetModelAlias";
+    public const string RegisterModelVersion = "RegisterModelVersion";
+    public const string MoveModelAlias = "MoveModelAlias";
+    public const string SmokeInference = "SmokeInference";
+    public const string WriteRunReport = "WriteRunReport";
 }

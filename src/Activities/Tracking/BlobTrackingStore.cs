@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using MlFunctions.Activities.Storage;
 using MlFunctions.Core.Json;
 using MlFunctions.Core.Tracking;
@@ -36,7 +37,7 @@ public sealed class BlobTrackingStore(IStorageClients storage) : ITrackingStore
     {
         var container = await ContainerAsync(ct);
         var sweeps = new List<SweepRecord>();
-        await foreach (var item in container.GetBlobsAsync(prefix: "sweeps/", cancellationToken: ct))
+        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = "sweeps/" }, ct))
         {
             if (item.Name.EndsWith("/sweep.json", StringComparison.Ordinal) && await DownloadAsync<SweepRecord>(item.Name, ct) is { } sweep)
             {
@@ -51,7 +52,7 @@ public sealed class BlobTrackingStore(IStorageClients storage) : ITrackingStore
     {
         var container = await ContainerAsync(ct);
         var names = new List<string>();
-        await foreach (var item in container.GetBlobsAsync(prefix: $"sweeps/{sweepId}/runs/", cancellationToken: ct))
+        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"sweeps/{Check(sweepId)}/runs/" }, ct))
         {
             names.Add(item.Name);
         }

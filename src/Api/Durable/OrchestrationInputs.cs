@@ -17,8 +17,8 @@ public static class OrchestrationInputs
     {
         var problems = orchestration switch
         {
-            OrchestrationNames.HyperparameterSweep => Read<SweepInput>(body, orchestration) is { Spec: { } spec } ? spec.Validate() : ["the input needs a spec: {\\"spec\\": {...}}"],
-            OrchestrationNames.TrainModel => Read<TrainModelInput>(body, orchestration) is { Job: not null } input ? input.Validate() : ["the input needs a job: {\\"job\\": {...}}"],
+            OrchestrationNames.HyperparameterSweep => Read<SweepInput>(body, orchestration) is { Spec: { } spec } ? spec.Validate() : ["the input needs a spec: {\"spec\": {...}}"],
+            OrchestrationNames.TrainModel => Read<TrainModelInput>(body, orchestration) is { Job: not null } input ? input.Validate() : ["the input needs a job: {\"job\": {...}}"],
             _ => [],
         };
         if (problems.Count > 0)

@@ -96,6 +96,7 @@ public sealed record SweepSpec
     /// </summary>
     public int TrialsPerGeneration { get; init; } = 40;
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public SearchSpace Space => new(Parameters ?? []);
 
     /// <summary>Every problem with the spec, so a user fixes them in one go; empty when it can run.</summary>
@@ -232,7 +233,7 @@ public sealed record SweepSpec
             yield return $"secondaryObjective.metric '{SecondaryObjective.Metric}' is not a training metric; known: {string.Join(", ", metrics)}";
         }
 
-        if (Trial.Job.Data is null)
+        if (Trial.Job!.Data is null)
         {
             yield return "trial.job.data (the prepared dataset) is required";
         }

@@ -35,7 +35,7 @@ public static class HyperparameterSweep
         var finished = state.Finished.ToList();
         if (input.State is null)
         {
-            await context.CallActivityAsync(ActivityNames.TrackSweep, Record(sweepId, spec, SweepRecordStatus.Running, state.StartedAt, context.CurrentUtcDateTime, finished));
+            await context.CallActivityAsync<bool>(ActivityNames.TrackSweep, Record(sweepId, spec, SweepRecordStatus.Running, state.StartedAt, context.CurrentUtcDateTime, finished));
         }
 
         var running = new List<RunningTrial>();
@@ -144,7 +144,7 @@ public static class HyperparameterSweep
             var trialOutcome = await done.Task;
             var record = ToRecord(spec, done, trialOutcome);
             finished.Add(record);
-            await context.CallActivityAsync(ActivityNames.TrackTrial, ToRun(sweepId, spec, done, record, trialOutcome, context.CurrentUtcDateTime));
+            await context.CallActivityAsync<bool>(ActivityNames.TrackTrial, ToRun(sweepId, spec, done, record, trialOutcome, context.CurrentUtcDateTime));
 
             if (outcome is null && spec.Objective.Goal is { } goal && record.State == TrialState.Succeeded && record.Objective is { } objective
                 && (spec.Objective.Direction == ObjectiveDirection.Maximize ? objective >= goal : objective <= goal))
@@ -168,7 +168,7 @@ public static class HyperparameterSweep
         var best = Best(spec, finished);
         var pareto = spec.SecondaryObjective is { } secondary ? Pareto(spec, secondary, finished) : null;
         var status = failedLimit ? SweepRecordStatus.Failed : SweepRecordStatus.Completed;
-        await context.CallActivityAsync(
+        await context.CallActivityAsync<bool>(
             ActivityNames.TrackSweep,
             Record(sweepId, spec, status, state.StartedAt, context.CurrentUtcDateTime, finished) with { Outcome = outcome, Reason = reason, Best = best, ParetoFront = pareto });
         context.SetCustomStatus(Status(spec, state.Generation, finished, running, started, outcome));

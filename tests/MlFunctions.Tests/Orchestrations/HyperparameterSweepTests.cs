@@ -284,7 +284,7 @@ public sealed class HyperparameterSweepTests
         }
 
         public void Fail(StartedTrial trial, string reason) =>
-            trial.Completion.SetException(new TaskFailedException(OrchestrationNames.StandInTrial, 0, new TaskFailureDetails("InvalidOperationException", reason, null, null)));
+            trial.Completion.SetException(new TaskFailedException(OrchestrationNames.StandInTrial, 0, new TaskFailureDetails("InvalidOperationException", reason, null, null, null)));
 
         public void Progress(StartedTrial trial, int step, double loss) =>
             progress.SetResult(new TrialProgress(trial.InstanceId, new MetricStep(step, new Dictionary<string, double> { [StandInObjectives.Loss] = loss })));
