@@ -7,6 +7,7 @@ using Training = MlFunctions.Orchestrations.Training;
 using Probes = MlFunctions.Orchestrations.Probes;
 using Sweeps = MlFunctions.Orchestrations.Sweeps;
 using MlFunctions.Core.Sweeps;
+using MlFunctions.Core.Pipelines;
 
 namespace MlFunctions.Functions;
 
@@ -35,4 +36,8 @@ public static class OrchestratorFunctions
     [Function(OrchestrationNames.CrossValidate)]
     public static Task<TrialOutcome> CrossValidate([OrchestrationTrigger] TaskOrchestrationContext context) =>
         Sweeps.CrossValidate.RunAsync(context, context.GetInput<CrossValidationInput>());
+
+    [Function(OrchestrationNames.MnistPipeline)]
+    public static Task<MnistPipelineResult> MnistPipeline([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        Orchestrations.Pipelines.MnistPipeline.RunAsync(context, context.GetInput<MnistPipelineInput>());
 }

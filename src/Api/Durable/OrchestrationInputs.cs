@@ -19,6 +19,9 @@ public static class OrchestrationInputs
         {
             OrchestrationNames.HyperparameterSweep => Read<SweepInput>(body, orchestration) is { Spec: { } spec } ? spec.Validate() : ["the input needs a spec: {\"spec\": {...}}"],
             OrchestrationNames.TrainModel => Read<TrainModelInput>(body, orchestration) is { Job: not null } input ? input.Validate() : ["the input needs a job: {\"job\": {...}}"],
+            OrchestrationNames.MnistPipeline => Read<MlFunctions.Core.Pipelines.MnistPipelineInput>(body, orchestration) is { Dataset: not null } mnist
+                ? Orchestrations.Pipelines.MnistPipeline.Problems(mnist)
+                : ["the input needs a dataset: {\"dataset\": {\"name\": \"mnist\", \"sourceDirectories\": [...]}}"],
             _ => [],
         };
         if (problems.Count > 0)

@@ -88,6 +88,9 @@ public sealed record MnistPipelineResult
 
     public SmokeInferenceResult? Smoke { get; init; }
 
+    /// <summary>The prepared dataset the run trained and tested on.</summary>
+    public PreparedDataRef? Data { get; init; }
+
     public string? ReportJsonUri { get; init; }
 
     public string? ReportMarkdownUri { get; init; }
@@ -155,3 +158,6 @@ public sealed record PipelineReport
 
     public IReadOnlyList<StepRecord> Lineage { get; init; } = [];
 }
+
+/// <summary>Custom status of a running MNIST pipeline: the current step and the numbers so far.</summary>
+public sealed record PipelineProgress(string Step, int StepsRecorded, int StepsTotal, double? BestValAccuracy, double? TestAccuracy);

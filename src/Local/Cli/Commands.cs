@@ -9,16 +9,17 @@ using MlFunctions.Local.Http;
 
 namespace MlFunctions.Local.Cli;
 
-/// <summary>The command line of the local host: <c>serve</c> and <c>probe</c>.</summary>
+/// <summary>The command line of the local host: <c>serve</c>, <c>probe</c> and <c>mnist</c> (the main job).</summary>
 public static class Commands
 {
-    private const string Usage = """
+    private static readonly string Usage = """
         usage: dotnet run --project src/Local -- <command> [options]
 
         commands:
           serve                 run the host (engine, Azurite if AzureWebJobsStorage is unset, HTTP) until Ctrl-C
           probe                 run the host, start a FanOutProbe through its HTTP API, print the result
                                   --count N (default 100)  --delay-ms D (default 0)  --sequential  --keep-serving
+        """ + "\n" + MnistCommand.Usage + "\n" + """
 
         options for every command:
           --urls URL            where HTTP listens (default http://127.0.0.1:7071)
@@ -36,6 +37,7 @@ public static class Commands
             {
                 "serve" => await ServeAsync(rest),
                 "probe" => await ProbeAsync(rest),
+                "mnist" => await MnistCommand.RunAsync(rest),
                 "-h" or "--help" or "help" => Print(Usage, 0),
                 null => Print(Usage, 2),
                 _ => Print($"unknown command '{command}'\n\n{Usage}", 2),

@@ -212,7 +212,9 @@ public sealed class PipelineRun
     {
         var call = step.Kind == StepTargetKind.Activity
             ? context.CallActivityAsync<TOut>(step.Target, input)
-            : context.CallSubOrchestratorAsync<TOut>(step.Target, input);
+            : options.InstanceId is { } id
+                ? context.CallSubOrchestratorAsync<TOut>(step.Target, input, new SubOrchestrationOptions { InstanceId = attempt > 1 ? $"{id}-a{attempt}" : id })
+                : context.CallSubOrchestratorAsync<TOut>(step.Target, input);
         if (deadline is not { } fireAt)
         {
             return await call;

@@ -37,6 +37,12 @@ public sealed record StepOptions
     /// <summary>The oldest cache entry this step accepts; null = the run's default.</summary>
     public TimeSpan? MaxStaleness { get; init; }
 
+    /// <summary>
+    /// Instance id of a sub-orchestration step (attempt n > 1 gets "-a{n}"), so progress can be followed
+    /// by id (e.g. <c>{run}-sweep</c>, whose trials are <c>{run}-sweep-t001</c>…). Null: a generated id.
+    /// </summary>
+    public string? InstanceId { get; init; }
+
     /// <summary>The wait after failed attempt <paramref name="attempt"/> (1-based), as Durable's RetryPolicy computes it.</summary>
     public TimeSpan RetryDelay(int attempt)
     {
