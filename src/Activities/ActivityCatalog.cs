@@ -1,11 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Models;
 using MlFunctions.Activities.Pipelines;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Probes;
+using MlFunctions.Core.Registry;
 using MlFunctions.Core.Training;
 using MlFunctions.Activities.Training;
 using MlFunctions.Activities.Sweeps;
@@ -56,9 +58,20 @@ public static class ActivityCatalog
         registry.AddActivity<LookupStepCacheInput, LookupStepCacheResult, LookupStepCacheActivity>(ActivityNames.LookupStepCache);
         registry.AddActivity<StepCacheEntry, bool, StoreStepCacheActivity>(ActivityNames.StoreStepCache);
         registry.AddActivity<StepRecord, bool, RecordLineageActivity>(ActivityNames.RecordLineage);
+        registry.AddActivity<EvaluateModelInput, EvaluateModelResult, EvaluateModelActivity>(ActivityNames.EvaluateModel);
+        registry.AddActivity<ExportModelInput, ExportModelResult, ExportModelActivity>(ActivityNames.ExportModel);
+        registry.AddActivity<GetModelAliasInput, ModelVersion?, GetModelAliasActivity>(ActivityNames.GetModelAlias);
+        registry.AddActivity<RegisterModelVersionInput, ModelVersion, RegisterModelVersionActivity>(ActivityNames.RegisterModelVersion);
+        registry.AddActivity<MoveModelAliasInput, ModelAlias, MoveModelAliasActivity>(ActivityNames.MoveModelAlias);
+        registry.AddActivity<SmokeInferenceInput, SmokeInferenceResult, SmokeInferenceActivity>(ActivityNames.SmokeInference);
+        registry.AddActivity<WriteRunReportInput, RunReportLocation, WriteRunReportActivity>(ActivityNames.WriteRunReport);
     }
 
-    /// <summary>The services the activities need, shared by both hosts.</summary>
+    /// <summary>
+    /// The services the activities need, shared by both hosts. The model activities also need what the host's
+    /// inference serving registers (<c>AddInferenceServing</c>: artifact store, session factory, dataplane) and its
+    /// <see cref="IModelRegistry"/>: they use the serving layer itself, so there is one integrity check and one way to load.
+    /// </summary>
     public static IServiceCollection AddMlActivities(this IServiceCollection services)
     {
         services.AddOptions<ProbeOptions>();
@@ -81,6 +94,13 @@ public static class ActivityCatalog
         services.AddTransient<LookupStepCacheActivity>();
         services.AddTransient<StoreStepCacheActivity>();
         services.AddTransient<RecordLineageActivity>();
+        services.AddTransient<EvaluateModelActivity>();
+        services.AddTransient<ExportModelActivity>();
+        services.AddTransient<GetModelAliasActivity>();
+        services.AddTransient<RegisterModelVersionActivity>();
+        services.AddTransient<MoveModelAliasActivity>();
+        services.AddTransient<SmokeInferenceActivity>();
+        services.AddTransient<WriteRunReportActivity>();
         return services;
     }
 

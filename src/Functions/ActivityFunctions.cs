@@ -3,6 +3,7 @@ using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Activities;
 using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Models;
 using MlFunctions.Activities.Pipelines;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Activities.Training;
@@ -14,6 +15,7 @@ using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Probes;
+using MlFunctions.Core.Registry;
 using MlFunctions.Core.Training;
 
 namespace MlFunctions.Functions;
@@ -80,6 +82,34 @@ public static class ActivityFunctions
     [Function(ActivityNames.RecordLineage)]
     public static Task<bool> RecordLineage([ActivityTrigger] StepRecord input, FunctionContext context) =>
         Run<RecordLineageActivity, StepRecord, bool>(ActivityNames.RecordLineage, input, context);
+
+    [Function(ActivityNames.EvaluateModel)]
+    public static Task<EvaluateModelResult> EvaluateModel([ActivityTrigger] EvaluateModelInput input, FunctionContext context) =>
+        Run<EvaluateModelActivity, EvaluateModelInput, EvaluateModelResult>(ActivityNames.EvaluateModel, input, context);
+
+    [Function(ActivityNames.ExportModel)]
+    public static Task<ExportModelResult> ExportModel([ActivityTrigger] ExportModelInput input, FunctionContext context) =>
+        Run<ExportModelActivity, ExportModelInput, ExportModelResult>(ActivityNames.ExportModel, input, context);
+
+    [Function(ActivityNames.GetModelAlias)]
+    public static Task<ModelVersion?> GetModelAlias([ActivityTrigger] GetModelAliasInput input, FunctionContext context) =>
+        Run<GetModelAliasActivity, GetModelAliasInput, ModelVersion?>(ActivityNames.GetModelAlias, input, context);
+
+    [Function(ActivityNames.RegisterModelVersion)]
+    public static Task<ModelVersion> RegisterModelVersion([ActivityTrigger] RegisterModelVersionInput input, FunctionContext context) =>
+        Run<RegisterModelVersionActivity, RegisterModelVersionInput, ModelVersion>(ActivityNames.RegisterModelVersion, input, context);
+
+    [Function(ActivityNames.MoveModelAlias)]
+    public static Task<ModelAlias> MoveModelAlias([ActivityTrigger] MoveModelAliasInput input, FunctionContext context) =>
+        Run<MoveModelAliasActivity, MoveModelAliasInput, ModelAlias>(ActivityNames.MoveModelAlias, input, context);
+
+    [Function(ActivityNames.SmokeInference)]
+    public static Task<SmokeInferenceResult> SmokeInference([ActivityTrigger] SmokeInferenceInput input, FunctionContext context) =>
+        Run<SmokeInferenceActivity, SmokeInferenceInput, SmokeInferenceResult>(ActivityNames.SmokeInference, input, context);
+
+    [Function(ActivityNames.WriteRunReport)]
+    public static Task<RunReportLocation> WriteRunReport([ActivityTrigger] WriteRunReportInput input, FunctionContext context) =>
+        Run<WriteRunReportActivity, WriteRunReportInput, RunReportLocation>(ActivityNames.WriteRunReport, input, context);
 
     private static Task<TOutput> Run<TActivity, TInput, TOutput>(string name, TInput input, FunctionContext context, string? eventCallbackUri = null)
         where TActivity : class, IActivity<TInput, TOutput> =>

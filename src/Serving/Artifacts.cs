@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Azure;
 using Azure.Storage.Blobs;
 
@@ -8,6 +9,23 @@ public interface IArtifactStore
 {
     /// <summary>The artifact's bytes; throws <see cref="FileNotFoundException"/> when it does not exist.</summary>
     Task<byte[]> ReadAsync(string artifactUri, CancellationToken cancellationToken = default);
+}
+
+public static class ArtifactStoreExtensions
+{
+    /// <summary>
+    /// The artifact's bytes, after checking they hash to <paramref name="expectedSha256"/>: the one integrity
+    /// check that serving (before ONNX Runtime sees a byte) and the pipeline's model activities share.
+    /// </summary>
+    /// <exception cref="ModelIntegrityException">The bytes hash to something else.</exception>
+    public static async Task<byte[]> ReadVerifiedAsync(this IArtifactStore store, string artifactUri, string expectedSha256, CancellationToken cancellationToken = default)
+    {
+        var bytes = await store.ReadAsync(artifactUri, cancellationToken).ConfigureAwait(false);
+        string actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        if (!string.Equals(actual, expectedSha256, StringComparison.OrdinalIgnoreCase))
+            throw new ModelIntegrityException($"sha256 mismatch: artifact '{artifactUri}' hashes to {actual}, expected {expectedSha256}.") { Actual = actual };
+        return bytes;
+    }
 }
 
 /// <summary>

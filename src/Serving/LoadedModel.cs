@@ -34,8 +34,8 @@ internal sealed class LoadedModel : IAsyncDisposable
         _handle = handle;
         SizeBytes = sizeBytes;
         var session = handle.Session;
-        Inputs = session.InputNames.Select(n => Describe(n, session.InputMetadata[n], "input")).ToList();
-        Outputs = session.OutputNames.Select(n => Describe(n, session.OutputMetadata[n], "output")).ToList();
+        Inputs = OnnxSignature.Inputs(session);
+        Outputs = OnnxSignature.Outputs(session);
         _inputNames = session.InputNames.ToArray();
         _inputIndex = _inputNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i);
         _allOutputs = session.OutputNames.ToArray();
@@ -73,15 +73,6 @@ internal sealed class LoadedModel : IAsyncDisposable
     public IReadOnlyList<TensorMetadata> Outputs { get; }
     public bool Batchable { get; }
     public DynamicBatcher? Batcher { get; }
-
-    private static TensorMetadata Describe(string name, NodeMetadata meta, string what)
-    {
-        if (!meta.IsTensor)
-            throw new NotSupportedException($"Model {what} '{name}' is a {meta.OnnxValueType}, not a tensor: it cannot be served over V2.");
-        var datatype = Datatype.FromOnnx(meta.ElementDataType)
-            ?? throw new NotSupportedException($"Model {what} '{name}' has element type {meta.ElementDataType}, which this server does not carry.");
-        return new TensorMetadata(name, datatype, meta.Dimensions.Select(d => (long)d).ToArray());
-    }
 
     /// <summary>
     /// Validates a request against the signature (400 on any mismatch) and applies the stored transform unless

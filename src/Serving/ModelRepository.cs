@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MlFunctions.Core.Registry;
@@ -9,7 +8,11 @@ using MlFunctions.Core.Registry;
 namespace MlFunctions.Serving;
 
 /// <summary>The artifact's bytes do not hash to the registry's sha256: the model is refused.</summary>
-public sealed class ModelIntegrityException(string message) : Exception(message);
+public sealed class ModelIntegrityException(string message) : Exception(message)
+{
+    /// <summary>The sha256 the bytes actually have.</summary>
+    public string? Actual { get; init; }
+}
 
 /// <summary>A model reference after resolution: the registry record and how it was reached.</summary>
 public sealed record ResolvedModel(ModelVersion Version, string? Alias);
@@ -208,14 +211,17 @@ public sealed class ModelRepository : IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var bytes = await _artifacts.ReadAsync(version.ArtifactUri, _disposing.Token).ConfigureAwait(false);
-            string actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            if (!string.Equals(actual, version.Sha256, StringComparison.OrdinalIgnoreCase))
+            byte[] bytes;
+            try
+            {
+                bytes = await _artifacts.ReadVerifiedAsync(version.ArtifactUri, version.Sha256, _disposing.Token).ConfigureAwait(false);
+            }
+            catch (ModelIntegrityException e)
             {
                 _logger.LogError("Refusing {Model}: artifact {Uri} has sha256 {Actual} but the registry records {Expected}.",
-                    display, version.ArtifactUri, actual, version.Sha256);
+                    display, version.ArtifactUri, e.Actual, version.Sha256);
                 _metrics.ModelLoads.Add(1, new("model", version.Name), new("outcome", "sha256_mismatch"));
-                throw new ModelIntegrityException($"sha256 mismatch: artifact hashes to {actual}, registry records {version.Sha256}.");
+                throw;
             }
             var handle = await Task.Run(() => _sessions.Create(bytes, display)).ConfigureAwait(false);
             LoadedModel model;

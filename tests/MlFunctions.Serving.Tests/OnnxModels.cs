@@ -70,6 +70,25 @@ internal static class OnnxModels
         return Model(g);
     }
 
+    /// <summary>
+    /// An image "classifier" whose answer is known by construction: input [batch, ..sampleShape] → Flatten → MatMul
+    /// with W[p, c] = 1 when p == c → logits [batch, classes]. The logits are the first <paramref name="classes"/>
+    /// (transformed) pixels, so the predicted class is the index of the brightest of them.
+    /// </summary>
+    public static byte[] PixelClassifier(int[] sampleShape, int classes)
+    {
+        int pixels = sampleShape.Aggregate(1, (a, b) => a * b);
+        var g = new GraphProto { Name = "pixel-classifier" };
+        g.Input.Add(Value("input", Float, null, sampleShape.Select(d => (long)d).ToArray()));
+        g.Output.Add(Value("logits", Float, null, classes));
+        g.Initializer.Add(Tensor("W", [pixels, classes], Enumerable.Range(0, pixels * classes).Select(i => i / classes == i % classes ? 1f : 0f).ToArray()));
+        var flatten = Node("Flatten", ["input"], ["flat"]);
+        flatten.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        g.Node.Add(flatten);
+        g.Node.Add(Node("MatMul", ["flat", "W"], ["logits"]));
+        return Model(g);
+    }
+
     public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     /// <summary>Runs a model directly on ONNX Runtime (CPU): the reference the endpoints must match.</summary>

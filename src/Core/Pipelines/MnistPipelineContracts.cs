@@ -100,7 +100,11 @@ public sealed record MnistPipelineResult
 public sealed record EvaluateModelInput(string OnnxUri, string OnnxSha256, PreparedDataRef Data, string Split = "test", int MaxSamples = 0);
 
 /// <summary>Accuracy and mean cross-entropy on the split, per-class accuracy, and the execution provider used.</summary>
-public sealed record EvaluateModelResult(double Accuracy, double Loss, int Samples, IReadOnlyList<double> PerClassAccuracy, string Provider);
+public sealed record EvaluateModelResult(double Accuracy, double Loss, int Samples, IReadOnlyList<double> PerClassAccuracy, string Provider)
+{
+    /// <summary>Samples of each class in the evaluated split: a class with none has accuracy 0 there, which means "not measured".</summary>
+    public IReadOnlyList<int> PerClassSamples { get; init; } = [];
+}
 
 /// <summary>
 /// Input of <c>ExportModel</c>: the worker's ONNX export, copied into the model store under its content hash

@@ -144,6 +144,11 @@ public static class PipelineLayout
 
     public static string LineagePrefix(string runId) => $"{runId}/lineage/";
 
+    /// <summary>The run report, next to the run's lineage: JSON for tools, Markdown for people.</summary>
+    public static string ReportJsonBlob(string runId) => $"{runId}/report.json";
+
+    public static string ReportMarkdownBlob(string runId) => $"{runId}/report.md";
+
     /// <summary>Zero-padded so a prefix listing comes back in step order.</summary>
     public static string LineageBlob(string runId, int sequence, string step) =>
         $"{LineagePrefix(runId)}{sequence.ToString("D4", CultureInfo.InvariantCulture)}-{step}.json";
