@@ -97,7 +97,7 @@ public sealed class OrtSessionFactory : ISessionFactory
             catch (Exception e) when (i < _providers.Count - 1 && e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
             {
                 options.Dispose();
-                _logger.LogWarning(e, "Execution provider {Provider} is unavailable for {Model}; falling back to {Next}: {Message}",
+                _logger.LogWarning("Execution provider {Provider} is unavailable for {Model}; falling back to {Next}: {Message}",
                     provider.Name, modelDisplayName, _providers[i + 1].Name, e.Message);
             }
             catch
