@@ -12,6 +12,7 @@ using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
 using MlFunctions.Activities.Registry;
 using MlFunctions.Api.Inference;
+using MlFunctions.Api.Pipelines;
 using MlFunctions.Core.Registry;
 
 var builder = FunctionsApplication.CreateBuilder(args);
@@ -31,5 +32,6 @@ builder.Services.AddSingleton<IModelRegistry>(sp =>
     new BlobModelRegistry(sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(BlobModelRegistry.DefaultContainerName)));
 builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
 builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
+builder.Services.AddPipelineTriggers(builder.Configuration);
 
 builder.Build().Run();

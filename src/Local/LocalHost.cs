@@ -2,6 +2,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using MlFunctions.Activities;
 using MlFunctions.Activities.Probes;
 using MlFunctions.Activities.Storage;
@@ -12,6 +14,8 @@ using MlFunctions.Local.Storage;
 using Azure.Storage.Blobs;
 using MlFunctions.Activities.Registry;
 using MlFunctions.Api.Inference;
+using MlFunctions.Api.Pipelines;
+using MlFunctions.Local.Triggers;
 using MlFunctions.Core.Registry;
 using MlFunctions.Serving;
 using OpenTelemetry.Metrics;
@@ -60,11 +64,33 @@ public static class LocalHost
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
         builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
         AddInference(builder);
+        AddPipelineTriggers(builder);
         configure?.Invoke(builder);
 
         var app = builder.Build();
         LocalRoutes.Map(app);
         return app;
+    }
+
+    /// <summary>
+    /// The pipeline's upload and schedule triggers, which Functions has as blob and timer triggers. Registered
+    /// after the engine, so they start once its client exists; each is cheap or off when not configured.
+    /// </summary>
+    private static void AddPipelineTriggers(WebApplicationBuilder builder)
+    {
+        builder.Services.AddPipelineTriggers(builder.Configuration);
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddHostedService(sp => new UploadWatcher(
+            () => sp.GetRequiredService<EngineService>().Client,
+            sp.GetRequiredService<IStorageClients>(),
+            sp.GetRequiredService<PipelineTriggers>(),
+            sp.GetRequiredService<ILogger<UploadWatcher>>()));
+        builder.Services.AddHostedService(sp => new ScheduledRetraining(
+            () => sp.GetRequiredService<EngineService>().Client,
+            sp.GetRequiredService<IStorageClients>(),
+            sp.GetRequiredService<PipelineTriggers>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ScheduledRetraining>>()));
     }
 
     /// <summary>The KServe dataplane over the blob-backed registry, and its meters on /metrics.</summary>

@@ -1,7 +1,7 @@
-using System.Security.Cryptography;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Json;
 
 namespace MlFunctions.Activities.Datasets;
@@ -9,21 +9,8 @@ namespace MlFunctions.Activities.Datasets;
 /// <summary>Small blob helpers shared by the dataset and pipeline activities: hashing uploads, JSON documents, create-once writes.</summary>
 internal static class DatasetBlobs
 {
-    /// <summary>sha256 (hex) and length of a stream, read once in 1 MiB blocks.</summary>
-    public static async Task<(string Sha256, long Bytes)> HashAsync(Stream stream, CancellationToken ct)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[1 << 20];
-        long total = 0;
-        int n;
-        while ((n = await stream.ReadAsync(buffer, ct)) > 0)
-        {
-            sha.AppendData(buffer, 0, n);
-            total += n;
-        }
-
-        return (Convert.ToHexStringLower(sha.GetHashAndReset()), total);
-    }
+    /// <summary>sha256 (hex) and length of a stream; see <see cref="DatasetLayout.HashFileAsync"/>.</summary>
+    public static Task<(string Sha256, long Bytes)> HashAsync(Stream stream, CancellationToken ct) => DatasetLayout.HashFileAsync(stream, ct);
 
     public static async Task<T?> ReadJsonAsync<T>(BlobClient blob, CancellationToken ct)
         where T : class

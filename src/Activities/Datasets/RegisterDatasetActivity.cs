@@ -127,7 +127,7 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
         }
 
         var include = input.Include.Select(Glob).ToList();
-        bool Included(string name) => include.Count == 0 || include.Any(r => r.IsMatch(name));
+        bool Included(string name) => !DatasetLayout.IsHiddenFile(name) && (include.Count == 0 || include.Any(r => r.IsMatch(name)));
         var list = new List<SourceFile>();
         if (hasDirs)
         {

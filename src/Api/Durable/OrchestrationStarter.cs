@@ -81,7 +81,7 @@ public static class OrchestrationStarter
 
     // The local client throws InstanceAlreadyRunningException; the Functions (gRPC) client throws an
     // RpcException with status AlreadyExists, a type this project does not reference.
-    private static bool IsAlreadyRunning(Exception e) =>
+    internal static bool IsAlreadyRunning(Exception e) =>
         e is InstanceAlreadyRunningException ||
         e.GetType().Name == "RpcException" && e.Message.Contains("AlreadyExists", StringComparison.Ordinal);
 }

@@ -74,6 +74,32 @@ public static partial class DatasetLayout
 
     public static string VersionOf(string contentHash) => contentHash[..VersionLength];
 
+    /// <summary>
+    /// sha256 (hex) and length of one file's content, read once in 1 MiB blocks: the per-file half of
+    /// <see cref="ContentHash"/>, shared by registration and the pipeline triggers so both name the same content alike.
+    /// </summary>
+    public static async Task<(string Sha256, long Bytes)> HashFileAsync(Stream stream, CancellationToken ct)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        long total = 0;
+        int n;
+        while ((n = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            sha.AppendData(buffer, 0, n);
+            total += n;
+        }
+
+        return (Convert.ToHexStringLower(sha.GetHashAndReset()), total);
+    }
+
+    /// <summary>
+    /// Files whose names start with '_' or '.' are markers and metadata, never data (the Hadoop/Spark
+    /// convention: <c>_SUCCESS</c>, <c>_committed_*</c>, <c>.crc</c>, also a stray <c>.DS_Store</c>), so an
+    /// upload folder with its completion marker registers as the data files alone.
+    /// </summary>
+    public static bool IsHiddenFile(string name) => name.StartsWith('_') || name.StartsWith('.');
+
     /// <summary>"idx" when every file parses as an IDX name with idxN in it, "csv" for .csv[.gz] files.</summary>
     public static string DetectFormat(IEnumerable<string> fileNames)
     {

@@ -25,6 +25,13 @@ public static class Commands
           --urls URL            where HTTP listens (default http://127.0.0.1:7071)
           --workers N           training worker processes on the training-jobs queue (default 1, 0 = none)
           --Local:TaskHub NAME  task hub (default MlFunctionsHub); --Local:ApiKey KEY; --Local:DataPath DIR
+
+        pipeline triggers (as the Functions app's blob and timer triggers):
+          upload a batch to uploads/datasets/mnist/{batch}/ and write _SUCCESS last: one MnistPipeline run per content
+          --Pipelines:Mnist:WatchUploads false        stop polling the uploads container (default true)
+          --Pipelines:Mnist:PollSeconds S             seconds between polls (default 10)
+          --Pipelines:Mnist:Schedule "0 0 3 * * 0"    CRON (UTC, with seconds) of scheduled retraining (default off)
+          --Pipelines:Mnist:DataDirectories:0 DIR     folders a scheduled run registers (default: latest upload batch)
         """;
 
     public static async Task<int> RunAsync(string[] args)
