@@ -10,7 +10,7 @@ public sealed record MnistSweepSettings
 {
     public string Algorithm { get; init; } = "tpe";
 
-    public int MaxTrials { get; init; } = 6;
+    public int MaxTrials { get; init; } = 8;
 
     public int ParallelTrials { get; init; } = 2;
 
@@ -37,7 +37,7 @@ public sealed record MnistPipelineInput
     public MnistSweepSettings Sweep { get; init; } = new();
 
     /// <summary>Epochs of the final retrain on train+val.</summary>
-    public int RetrainEpochs { get; init; } = 6;
+    public int RetrainEpochs { get; init; } = 12;
 
     /// <summary>Training samples per retrain epoch (0 = all).</summary>
     public int RetrainMaxSamples { get; init; }

@@ -40,6 +40,11 @@ public sealed record TrainModelInput(TrainingJob Job, int MaxAttempts = 3, int H
             problems.Add($"job.hyperparameters.learningRate must be positive, got {Job.Hyperparameters.LearningRate}");
         }
 
+        if (Job.Hyperparameters.LrSchedule is not ("constant" or "cosine"))
+        {
+            problems.Add($"job.hyperparameters.lrSchedule must be 'constant' or 'cosine', got '{Job.Hyperparameters.LrSchedule}'");
+        }
+
         if (Job.Fold is { } fold && (fold.Count < 2 || fold.Index < 0 || fold.Index >= fold.Count))
         {
             problems.Add($"job.fold must have count >= 2 and 0 <= index < count, got index {fold.Index} of {fold.Count}");

@@ -85,6 +85,13 @@ public sealed record HyperParameters
 
     public int Epochs { get; init; } = 2;
 
+    /// <summary>
+    /// "constant", or "cosine": the learning rate follows a half cosine from <see cref="LearningRate"/> to
+    /// near zero over <see cref="Epochs"/>, set at each epoch's start from the epoch number alone, so a
+    /// job resumed from a checkpoint continues on the same schedule.
+    /// </summary>
+    public string LrSchedule { get; init; } = "constant";
+
     public long Seed { get; init; } = 1;
 
     /// <summary>Cap on training samples per epoch (0 = all); keeps CI runs small.</summary>

@@ -19,6 +19,24 @@ public static class EpochTrainer
             _ => throw new JobValidationException($"Unknown optimizer '{hp.Optimizer}': use 'adam' or 'sgd' (with momentum)."),
         };
 
+    /// <summary>The learning rate for 1-based <paramref name="epoch"/> under the job's schedule.</summary>
+    public static double LearningRateAt(HyperParameters hp, int epoch) =>
+        hp.LrSchedule.ToLowerInvariant() switch
+        {
+            "constant" => hp.LearningRate,
+            "cosine" => hp.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / Math.Max(1, hp.Epochs))),
+            _ => throw new JobValidationException($"Unknown lrSchedule '{hp.LrSchedule}': use 'constant' or 'cosine'."),
+        };
+
+    /// <summary>Sets every parameter group's learning rate (the optimizer's own schedulers keep state a checkpoint would have to carry).</summary>
+    public static void SetLearningRate(OptimizerHelper optimizer, double learningRate)
+    {
+        foreach (var group in optimizer.ParamGroups)
+        {
+            group.LearningRate = learningRate;
+        }
+    }
+
     /// <summary>
     /// Trains one epoch over <paramref name="features"/>/<paramref name="labels"/> (already on the model's device) in
     /// the order of a permutation seeded by (seed, epoch). Returns the sample-weighted mean loss and the wall time.

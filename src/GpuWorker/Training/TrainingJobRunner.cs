@@ -40,6 +40,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
         if (hp.Epochs is < 1 or > 10_000) throw new JobValidationException($"hyperparameters.epochs must be 1..10000, got {hp.Epochs}.");
         if (hp.BatchSize is < 1 or > 1 << 20) throw new JobValidationException($"hyperparameters.batchSize must be positive, got {hp.BatchSize}.");
         if (!(hp.LearningRate > 0) || !double.IsFinite(hp.LearningRate)) throw new JobValidationException($"hyperparameters.learningRate must be positive, got {hp.LearningRate}.");
+        _ = EpochTrainer.LearningRateAt(hp, 1); // an unknown schedule fails the job before any work
         if (!(hp.Dropout >= 0 && hp.Dropout < 1)) throw new JobValidationException($"hyperparameters.dropout must be in [0, 1), got {hp.Dropout}.");
         if (!(hp.WeightDecay >= 0)) throw new JobValidationException($"hyperparameters.weightDecay must be >= 0, got {hp.WeightDecay}.");
         if (hp.Optimizer?.ToLowerInvariant() is not ("adam" or "sgd")) throw new JobValidationException($"Unknown optimizer '{hp.Optimizer}': use 'adam' or 'sgd' (with momentum).");
@@ -147,6 +148,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
                 progress.Epoch = epoch;
                 await Journal(job, "epoch-start", epoch, cancellation);
                 var e = epoch;
+                EpochTrainer.SetLearningRate(optimizer, EpochTrainer.LearningRateAt(hp, epoch));
                 var (trainLoss, seconds) = await Task.Run(
                     () => EpochTrainer.TrainEpoch(model, optimizer, trainX, trainY, hp.BatchSize, hp.Seed, e, s => progress.Done = s, cancellation),
                     cancellation);
