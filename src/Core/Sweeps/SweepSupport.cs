@@ -43,6 +43,23 @@ public static class SweepRandom
         return hash;
     }
 
+    /// <summary>An index drawn with the given probabilities (they sum to 1; the last absorbs rounding).</summary>
+    public static int PickIndex(this Random random, IReadOnlyList<double> probabilities)
+    {
+        var pick = random.NextDouble();
+        var i = 0;
+        for (; i < probabilities.Count - 1; i++)
+        {
+            pick -= probabilities[i];
+            if (pick < 0)
+            {
+                break;
+            }
+        }
+
+        return i;
+    }
+
     /// <summary>A standard normal draw (Box–Muller), for the Parzen and GP local search.</summary>
     public static double NextGaussian(this Random random)
     {

@@ -192,16 +192,7 @@ public sealed class TpeSearch : ISuggestionAlgorithm
 
         public double[] Sample(Random random)
         {
-            var pick = random.NextDouble();
-            var i = 0;
-            for (; i < _weight.Length - 1; i++)
-            {
-                pick -= _weight[i];
-                if (pick < 0)
-                {
-                    break;
-                }
-            }
+            var i = random.PickIndex(_weight);
 
             var x = new double[_space.Parameters.Count];
             for (var j = 0; j < x.Length; j++)
@@ -316,16 +307,7 @@ public sealed class TpeSearch : ISuggestionAlgorithm
 
         public double Sample(Random random)
         {
-            var pick = random.NextDouble();
-            var i = 0;
-            for (; i < _weight.Length - 1; i++)
-            {
-                pick -= _weight[i];
-                if (pick < 0)
-                {
-                    break;
-                }
-            }
+            var i = random.PickIndex(_weight);
 
             // Rejection keeps the draw inside [0, 1]; a component's mass there is never small (its centre is inside).
             for (var attempt = 0; attempt < 64; attempt++)
@@ -384,16 +366,7 @@ public sealed class TpeSearch : ISuggestionAlgorithm
 
         public double Sample(Random random)
         {
-            var pick = random.NextDouble();
-            var i = 0;
-            for (; i < _probability.Length - 1; i++)
-            {
-                pick -= _probability[i];
-                if (pick < 0)
-                {
-                    break;
-                }
-            }
+            var i = random.PickIndex(_probability);
 
             return (i + 0.5) / _probability.Length;
         }

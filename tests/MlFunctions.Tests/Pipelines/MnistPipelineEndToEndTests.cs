@@ -6,9 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Json;
 using MlFunctions.Core.Pipelines;
-using MlFunctions.Local;
 using MlFunctions.Local.Cli;
-using MlFunctions.Local.Training;
 using MlFunctions.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
@@ -27,20 +25,7 @@ public sealed class MnistPipelineEndToEndTests(ITestOutputHelper output) : IAsyn
     private readonly string data = Directory.CreateTempSubdirectory("mlf-mnist-e2e-").FullName;
     private WebApplication? app;
 
-    public async Task InitializeAsync()
-    {
-        Assert.True(
-            WorkerProcesses.FindWorker(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()) is not null,
-            "the training worker is not built: dotnet build MlFunctions.sln");
-        app = LocalHost.Build(
-        [
-            "--urls", "http://127.0.0.1:0", "--AzureWebJobsStorage", await TestStorage.ConnectionStringAsync(),
-            "--Local:TaskHub", TestStorage.NewTaskHub("mnist"), "--Local:ApiKey", Key, "--Local:DataPath", data,
-            "--Local:Workers", "1", "--Dispatch:JobsQueue", "training-mnist-" + Guid.NewGuid().ToString("N")[..8],
-            "--Worker:Threads", "2", "--Worker:PollIntervalMilliseconds", "200", "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await app.StartAsync();
-    }
+    public async Task InitializeAsync() => app = await WorkerHost.StartAsync("mnist", Key, data);
 
     public async Task DisposeAsync()
     {

@@ -11,9 +11,7 @@ using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Json;
 using MlFunctions.Core.Training;
 using MlFunctions.Core.Transforms;
-using MlFunctions.Local;
 using MlFunctions.Local.Cli;
-using MlFunctions.Local.Training;
 using MlFunctions.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
@@ -31,20 +29,7 @@ public sealed class TrainModelEndToEndTests(ITestOutputHelper output) : IAsyncLi
     private readonly string data = Directory.CreateTempSubdirectory("mlf-e2e-").FullName;
     private WebApplication? app;
 
-    public async Task InitializeAsync()
-    {
-        Assert.True(
-            WorkerProcesses.FindWorker(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()) is not null,
-            "the training worker is not built: dotnet build MlFunctions.sln");
-        app = LocalHost.Build(
-        [
-            "--urls", "http://127.0.0.1:0", "--AzureWebJobsStorage", await TestStorage.ConnectionStringAsync(),
-            "--Local:TaskHub", TestStorage.NewTaskHub("e2e"), "--Local:ApiKey", Key, "--Local:DataPath", data,
-            "--Local:Workers", "1", "--Dispatch:JobsQueue", "training-e2e-" + Guid.NewGuid().ToString("N")[..8],
-            "--Worker:Threads", "2", "--Worker:PollIntervalMilliseconds", "200", "--Logging:LogLevel:Default", "Warning",
-        ]);
-        await app.StartAsync();
-    }
+    public async Task InitializeAsync() => app = await WorkerHost.StartAsync("e2e", Key, data);
 
     public async Task DisposeAsync()
     {

@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
 using MlFunctions.Core.Json;
 using MlFunctions.Core.Training;
 using MlFunctions.Tests.Http;
@@ -111,9 +113,18 @@ public sealed class TrainModelTests(LocalHostFixture host)
         using var api = host.Client();
         var jobId = NewJobId();
         var input = new TrainModelInput(KubernetesDispatchTests.Job() with { JobId = jobId, Hyperparameters = new HyperParameters { Epochs = 0, LearningRate = -1 } });
-        var (response, started) = await api.StartAsync("TrainModel", JsonSerializer.SerializeToElement(input, MlJson.Options));
-        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        var (_, body) = await api.WaitDoneAsync((string)started["id"]!);
+
+        // Through HTTP the starter refuses it with every problem listed, and nothing is scheduled.
+        var (response, refused) = await api.StartAsync("TrainModel", JsonSerializer.SerializeToElement(input, MlJson.Options), jobId);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("epochs must be between 1 and 1000, got 0", (string?)refused["error"]);
+        Assert.Contains("learningRate must be positive", (string?)refused["error"]);
+        Assert.Equal(HttpStatusCode.NotFound, (await api.StatusAsync(jobId)).Status);
+
+        // Started by other means (a client, a parent orchestration), the orchestration fails before dispatching.
+        var client = host.App.Services.GetRequiredService<MlFunctions.Local.Engine.EngineService>().Client;
+        var id = await client.ScheduleNewOrchestrationInstanceAsync(MlFunctions.Core.OrchestrationNames.TrainModel, input);
+        var (_, body) = await api.WaitDoneAsync(id);
         Assert.Equal("Failed", (string?)body!["runtimeStatus"]);
         Assert.Contains("epochs must be between 1 and 1000, got 0", (string?)body["output"]);
         Assert.Contains("learningRate must be positive", (string?)body["output"]);
