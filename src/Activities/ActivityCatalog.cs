@@ -91,6 +91,7 @@ public static class ActivityCatalog
         services.AddTransient<TrackTrialActivity>();
         services.AddSingleton<BlobStepCache>();
         services.AddSingleton<BlobLineageStore>();
+        services.AddSingleton<IPipelineRunReader>(sp => sp.GetRequiredService<BlobLineageStore>());
         services.AddTransient<LookupStepCacheActivity>();
         services.AddTransient<StoreStepCacheActivity>();
         services.AddTransient<RecordLineageActivity>();

@@ -17,6 +17,12 @@ public static class ApiRoutes
     public const string SweepTrial = "api/sweeps/{sweep}/trials/{trial}";
     public const string SweepTrialMetrics = "api/sweeps/{sweep}/trials/{trial}/metrics";
     public const string SweepCompare = "api/sweeps/{sweep}/compare";
+
+    /// <summary>A pipeline run's lineage (every step: inputs → outputs, timing, cached or not).</summary>
+    public const string PipelineRun = "api/pipelines/runs/{run}";
+
+    /// <summary>A pipeline run's report, as Markdown.</summary>
+    public const string PipelineRunReport = "api/pipelines/runs/{run}/report";
 }
 
 /// <summary>

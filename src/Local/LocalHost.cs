@@ -61,6 +61,7 @@ public static class LocalHost
         builder.Services.AddHostedService<Training.WorkerProcesses>();
         builder.Services.AddMlActivities();
         builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
+        builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
         builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
         AddInference(builder);

@@ -38,7 +38,7 @@ public sealed class BlobStepCache(IStorageClients storage)
 /// Run lineage: <c>pipeline-runs/{runId}/lineage/{sequence:D4}-{step}.json</c>, one immutable record per
 /// step execution. Also the reader the run report and the HTTP API use.
 /// </summary>
-public sealed class BlobLineageStore(IStorageClients storage)
+public sealed class BlobLineageStore(IStorageClients storage) : IPipelineRunReader
 {
     /// <summary>Writes the record; a retried activity rewrites the same blob with the same record.</summary>
     public async Task RecordAsync(StepRecord record, CancellationToken ct = default)
@@ -72,6 +72,20 @@ public sealed class BlobLineageStore(IStorageClients storage)
     /// <summary>The run report's summary of a stored run.</summary>
     public async Task<PipelineRunRecord> SummarizeAsync(string runId, CancellationToken ct = default) =>
         PipelineRunRecord.From(runId, await ReadRunAsync(runId, ct));
+
+    public async Task<string?> ReadReportMarkdownAsync(string runId, CancellationToken ct = default)
+    {
+        var container = await ContainerAsync(ct);
+        try
+        {
+            var content = await container.GetBlobClient(PipelineLayout.ReportMarkdownBlob(runId)).DownloadContentAsync(ct);
+            return content.Value.Content.ToString();
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
 
     private async Task<BlobContainerClient> ContainerAsync(CancellationToken ct) =>
         (await storage.BlobsAsync(ct)).GetBlobContainerClient(PipelineLayout.RunsContainer);

@@ -96,6 +96,16 @@ public sealed record LookupStepCacheResult(StepCacheEntry? Entry);
 /// <summary>What an exit handler is told about a failed pipeline body: the failed step (null when the failure was not a step's) and why.</summary>
 public sealed record PipelineFailure(string? Step, string Reason);
 
+/// <summary>Reads stored pipeline runs back: lineage (as a summary) and the run report.</summary>
+public interface IPipelineRunReader
+{
+    /// <summary>The run's lineage summary; no steps when the run is unknown.</summary>
+    Task<PipelineRunRecord> SummarizeAsync(string runId, CancellationToken ct = default);
+
+    /// <summary>The run report (Markdown), or null before the report step has run.</summary>
+    Task<string?> ReadReportMarkdownAsync(string runId, CancellationToken ct = default);
+}
+
 /// <summary>The summary of a run for a run report, built from its lineage records.</summary>
 public sealed record PipelineRunRecord
 {

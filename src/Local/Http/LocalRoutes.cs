@@ -8,6 +8,7 @@ using MlFunctions.Api;
 using MlFunctions.Api.Durable;
 using MlFunctions.Api.Inference;
 using MlFunctions.Api.Sweeps;
+using MlFunctions.Api.Pipelines;
 using MlFunctions.Local.Engine;
 
 namespace MlFunctions.Local.Http;
@@ -50,6 +51,10 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.SweepTrial, Guarded(sweeps.HandleTrial));
         app.MapGet(ApiRoutes.SweepTrialMetrics, Guarded(sweeps.HandleMetrics));
         app.MapGet(ApiRoutes.SweepCompare, Guarded(sweeps.HandleCompare));
+
+        var pipelineRuns = app.Services.GetRequiredService<PipelineRunHandlers>();
+        app.MapGet(ApiRoutes.PipelineRun, Guarded(pipelineRuns.HandleRun));
+        app.MapGet(ApiRoutes.PipelineRunReport, Guarded(pipelineRuns.HandleReport));
 
         // Local only: in Azure Functions, metrics go to Application Insights / OTLP instead.
         app.MapPrometheusScrapingEndpoint(LocalOnlyRoutes.Metrics).WithMetadata(new HttpMethodMetadata(["GET"]));

@@ -99,5 +99,16 @@ public sealed class MnistPipelineEndToEndTests(ITestOutputHelper output) : IAsyn
         Assert.Equal(MnistPipelineOutcomes.GateRejected, rerun.Outcome);
         Assert.Null(rerun.ModelVersion);
         Assert.Equal(result.TestAccuracy, rerun.TestAccuracy);
+
+        // The lineage API shows the cache hits; the report is served as Markdown.
+        var lineage = await api.Http.GetFromJsonAsync<JsonObject>($"/api/pipelines/runs/{rerun.RunId}");
+        var steps = lineage!["steps"]!.AsArray();
+        foreach (var name in new[] { "validate-dataset", "transform-dataset", "sweep", "retrain", "evaluate" })
+            Assert.True((bool)steps.Single(st => (string?)st!["step"] == name)!["cached"]!, $"{name} should be a cache hit");
+        Assert.Equal("skipped", (string?)steps.Single(st => (string?)st!["step"] == "promote")!["status"]);
+        var report = await api.Http.GetAsync($"/api/pipelines/runs/{result.RunId}/report");
+        Assert.Equal("text/markdown", report.Content.Headers.ContentType?.MediaType);
+        Assert.Contains(result.Sweep!.Best!.TrialId, await report.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.NotFound, (await api.Http.GetAsync("/api/pipelines/runs/no-such-run")).StatusCode);
     }
 }

@@ -3,16 +3,26 @@ using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
 using MlFunctions.Api;
+using MlFunctions.Api.Pipelines;
 using MlFunctions.Api.Sweeps;
 
 namespace MlFunctions.Functions;
 
 /// <summary>
-/// The sweep and tracking routes as HTTP triggers over the shared <see cref="SweepHandlers"/>. Attribute
+/// The sweep, tracking and pipeline-run routes as HTTP triggers over the shared <see cref="SweepHandlers"/>
+/// and <see cref="PipelineRunHandlers"/>. Attribute
 /// routes must be constants: they are the <see cref="ApiRoutes"/> ones, which the local host maps too.
 /// </summary>
-public sealed class SweepFunctions(SweepHandlers handlers, ILogger<SweepFunctions> logger)
+public sealed class TrackingFunctions(SweepHandlers handlers, PipelineRunHandlers pipelineRuns, ILogger<TrackingFunctions> logger)
 {
+    [Function("GetPipelineRun")]
+    public Task GetPipelineRun([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.PipelineRun)] HttpRequest request, string run) =>
+        Run(request, pipelineRuns.HandleRun, ("run", run));
+
+    [Function("GetPipelineRunReport")]
+    public Task GetPipelineRunReport([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.PipelineRunReport)] HttpRequest request, string run) =>
+        Run(request, pipelineRuns.HandleReport, ("run", run));
+
     [Function("StartSweep")]
     public Task StartSweep(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = ApiRoutes.Sweeps)] HttpRequest request,
