@@ -48,6 +48,9 @@ public static class HyperparameterSweep
 
         // One waiter for progress events, replaced only when it completes (as in TrainModel).
         var progress = context.WaitForExternalEvent<TrialProgress>(SweepEvents.TrialProgress);
+        Task? timer = null;
+        DateTime? timerAt = null;
+        CancellationTokenSource? timerCancel = null;
 
         while (true)
         {
@@ -96,15 +99,20 @@ public static class HyperparameterSweep
 
             context.SetCustomStatus(Status(spec, state.Generation, finished, running, started, outcome ?? "running"));
 
-            using var timerCancel = new CancellationTokenSource();
+            // One durable timer for the earliest trial deadline, kept across iterations: a new timer per
+            // progress event would add history and queue messages for nothing.
             var nextDeadline = running.Where(r => !r.TimedOut).Select(r => (DateTime?)r.Deadline).Min();
-            var timer = nextDeadline is { } at ? context.WaitUntilAsync(at, timerCancel.Token) : null;
+            if (nextDeadline != timerAt)
+            {
+                timerCancel?.Cancel();
+                timerCancel?.Dispose();
+                timerCancel = nextDeadline is null ? null : new CancellationTokenSource();
+                timer = nextDeadline is { } at ? context.WaitUntilAsync(at, timerCancel!.Token) : null;
+                timerAt = nextDeadline;
+            }
+
             var waitOn = running.Select(r => (Task)r.Task).Append(progress);
             var winner = await Task.WhenAny(timer is null ? waitOn : waitOn.Append(timer));
-            if (winner != timer)
-            {
-                timerCancel.Cancel();
-            }
 
             if (winner == progress)
             {
@@ -129,6 +137,8 @@ public static class HyperparameterSweep
 
             if (winner == timer)
             {
+                timer = null;
+                timerAt = null;
                 foreach (var late in running.Where(r => !r.TimedOut && r.Deadline <= context.CurrentUtcDateTime))
                 {
                     late.TimedOut = true;
@@ -164,6 +174,8 @@ public static class HyperparameterSweep
             }
         }
 
+        timerCancel?.Cancel();
+        timerCancel?.Dispose();
         var trials = Summaries(spec, finished);
         var best = Best(spec, finished);
         var pareto = spec.SecondaryObjective is { } secondary ? Pareto(spec, secondary, finished) : null;

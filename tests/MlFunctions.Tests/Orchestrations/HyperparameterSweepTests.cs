@@ -165,6 +165,26 @@ public sealed class HyperparameterSweepTests
     }
 
     [Fact]
+    public async Task ATrialPastItsTimeoutIsAskedToStopAndCountsAsFailed()
+    {
+        var sweep = new SweepHarness(Spec(parallel: 1, max: 2) with { TrialTimeoutSeconds = 60 });
+        var run = sweep.Start();
+        var slow = sweep.Pending[0];
+        Assert.Equal(sweep.Now.AddSeconds(60), sweep.Timers[^1].At);
+
+        sweep.FireLatestTimer();
+        Assert.Contains(slow.InstanceId, sweep.StopsSent);
+        sweep.Succeed(slow, stoppedEarly: true);
+        sweep.Succeed(sweep.Pending[0]);
+
+        var result = await run;
+        var timedOut = result.Trials.Single(t => t.TrialId == slow.InstanceId);
+        Assert.Equal(TrialState.Failed, timedOut.State);
+        Assert.Contains("timed out after trialTimeoutSeconds = 60", timedOut.Error);
+        Assert.Equal(2, sweep.Started.Count);
+    }
+
+    [Fact]
     public async Task AnInvalidSpecFailsBeforeAnythingRunsAndListsEveryProblem()
     {
         var context = new Mock<TaskOrchestrationContext>(MockBehavior.Strict);
@@ -202,7 +222,7 @@ public sealed class HyperparameterSweepTests
         {
             this.spec = spec;
             context.SetupGet(c => c.InstanceId).Returns("sw");
-            context.SetupGet(c => c.CurrentUtcDateTime).Returns(new DateTime(2026, 11, 30, 8, 0, 0, DateTimeKind.Utc));
+            context.SetupGet(c => c.CurrentUtcDateTime).Returns(() => Now);
             context
                 .Setup(c => c.CallActivityAsync<SuggestionResult>(It.Is<TaskName>(n => n.Name == ActivityNames.SuggestTrials), It.IsAny<object?>(), It.IsAny<TaskOptions?>()))
                 .Returns((TaskName _, object? input, TaskOptions? _) =>
@@ -238,8 +258,15 @@ public sealed class HyperparameterSweepTests
                     return progress.Task;
                 });
 
-            // Trial timeouts never fire here: the trials finish long before an hour.
-            context.Setup(c => c.CreateTimer(It.IsAny<DateTime>(), It.IsAny<CancellationToken>())).Returns(new TaskCompletionSource().Task);
+            // Timers fire only when a test says so.
+            context
+                .Setup(c => c.CreateTimer(It.IsAny<DateTime>(), It.IsAny<CancellationToken>()))
+                .Returns((DateTime at, CancellationToken _) =>
+                {
+                    var timer = new TaskCompletionSource();
+                    Timers.Add((at, timer));
+                    return timer.Task;
+                });
             context
                 .Setup(c => c.SendEvent(It.IsAny<string>(), TrainingEvents.EventName, It.IsAny<object>()))
                 .Callback((string id, string _, object payload) =>
@@ -253,6 +280,18 @@ public sealed class HyperparameterSweepTests
         }
 
         public List<StartedTrial> Started { get; } = [];
+
+        public DateTime Now { get; set; } = new(2026, 11, 30, 8, 0, 0, DateTimeKind.Utc);
+
+        public List<(DateTime At, TaskCompletionSource Completion)> Timers { get; } = [];
+
+        /// <summary>Moves the clock to the latest timer and fires it.</summary>
+        public void FireLatestTimer()
+        {
+            var (at, timer) = Timers[^1];
+            Now = at;
+            timer.SetResult();
+        }
 
         public List<StartedTrial> Pending => Started.Where(s => !s.Completion.Task.IsCompleted).ToList();
 
