@@ -153,42 +153,98 @@ public static class V2Codec
     {
         return datatype switch
         {
-            Datatype.FP32 => Fill<float>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out var v) ? (true, v) : (false, 0f)),
-            Datatype.FP64 => Fill<double>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var v) ? (true, v) : (false, 0d)),
-            Datatype.INT64 => Fill<long>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? (true, v) : (false, 0L)),
-            Datatype.INT32 => Fill<int>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var v) ? (true, v) : (false, 0)),
-            Datatype.UINT8 => Fill<byte>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetByte(out var v) ? (true, v) : (false, (byte)0)),
-            Datatype.BOOL => Fill<bool>(data, count, name, datatype, static e => e.ValueKind switch
-            {
-                JsonValueKind.True => (true, true),
-                JsonValueKind.False => (true, false),
-                _ => (false, false),
-            }),
-            Datatype.BYTES => Fill<string>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.String ? (true, e.GetString()!) : (false, "")),
+            Datatype.FP32 => Fill<float, Fp32>(data, count, name, datatype),
+            Datatype.FP64 => Fill<double, Fp64>(data, count, name, datatype),
+            Datatype.INT64 => Fill<long, I64>(data, count, name, datatype),
+            Datatype.INT32 => Fill<int, I32>(data, count, name, datatype),
+            Datatype.UINT8 => Fill<byte, U8>(data, count, name, datatype),
+            Datatype.BOOL => Fill<bool, Bool>(data, count, name, datatype),
+            Datatype.BYTES => Fill<string, Bytes>(data, count, name, datatype),
             _ => throw InferenceError.Invalid($"Input '{name}' has unsupported datatype '{datatype}'."),
         };
     }
 
-    private static T[] Fill<T>(JsonElement data, int count, string name, string datatype, Func<JsonElement, (bool Ok, T Value)> convert)
+    // Element converters as struct type parameters rather than delegates: the walk below runs once per element
+    // (784 per MNIST instance), and a struct type argument lets the JIT specialize and inline the conversion.
+    private interface IElementConverter<T>
+    {
+        static abstract bool TryConvert(JsonElement e, out T value);
+    }
+
+    private readonly struct Fp32 : IElementConverter<float>
+    {
+        public static bool TryConvert(JsonElement e, out float value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out value); }
+    }
+
+    private readonly struct Fp64 : IElementConverter<double>
+    {
+        public static bool TryConvert(JsonElement e, out double value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out value); }
+    }
+
+    private readonly struct I64 : IElementConverter<long>
+    {
+        public static bool TryConvert(JsonElement e, out long value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out value); }
+    }
+
+    private readonly struct I32 : IElementConverter<int>
+    {
+        public static bool TryConvert(JsonElement e, out int value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out value); }
+    }
+
+    private readonly struct U8 : IElementConverter<byte>
+    {
+        public static bool TryConvert(JsonElement e, out byte value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetByte(out value); }
+    }
+
+    private readonly struct Bool : IElementConverter<bool>
+    {
+        public static bool TryConvert(JsonElement e, out bool value)
+        {
+            value = e.ValueKind == JsonValueKind.True;
+            return e.ValueKind is JsonValueKind.True or JsonValueKind.False;
+        }
+    }
+
+    private readonly struct Bytes : IElementConverter<string>
+    {
+        public static bool TryConvert(JsonElement e, out string value)
+        {
+            value = e.ValueKind == JsonValueKind.String ? e.GetString()! : "";
+            return e.ValueKind == JsonValueKind.String;
+        }
+    }
+
+    private static T[] Fill<T, TConvert>(JsonElement data, int count, string name, string datatype) where TConvert : struct, IElementConverter<T>
     {
         var result = new T[count];
         int index = 0;
-        Walk(data, result, ref index, name, datatype, convert);
+        Walk<T, TConvert>(data, result, ref index, name, datatype);
         if (index != count)
             throw InferenceError.Invalid($"Input '{name}' has {index} data elements but its shape needs {count}.");
         return result;
     }
 
-    private static void Walk<T>(JsonElement e, T[] result, ref int index, string name, string datatype, Func<JsonElement, (bool Ok, T Value)> convert)
+    private static void Walk<T, TConvert>(JsonElement e, T[] result, ref int index, string name, string datatype) where TConvert : struct, IElementConverter<T>
     {
         if (e.ValueKind == JsonValueKind.Array)
         {
             foreach (var child in e.EnumerateArray())
-                Walk(child, result, ref index, name, datatype, convert);
+            {
+                if (child.ValueKind == JsonValueKind.Array)
+                {
+                    Walk<T, TConvert>(child, result, ref index, name, datatype);
+                    continue;
+                }
+                Store<T, TConvert>(child, result, ref index, name, datatype);
+            }
             return;
         }
-        var (ok, value) = convert(e);
-        if (!ok)
+        Store<T, TConvert>(e, result, ref index, name, datatype);
+    }
+
+    private static void Store<T, TConvert>(JsonElement e, T[] result, ref int index, string name, string datatype) where TConvert : struct, IElementConverter<T>
+    {
+        if (!TConvert.TryConvert(e, out var value))
             throw InferenceError.Invalid($"Input '{name}' element {index} ({e.GetRawText()}) is not a valid {datatype}.");
         if (index >= result.Length)
             throw InferenceError.Invalid($"Input '{name}' has more data elements than its shape needs ({result.Length}).");
