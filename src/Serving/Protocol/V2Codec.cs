@@ -151,6 +151,8 @@ public static class V2Codec
     /// <summary>Flattens (possibly nested, row-major) JSON data into a typed array of exactly <paramref name="count"/> elements.</summary>
     internal static Array DecodeJson(JsonElement data, string datatype, int count, string name)
     {
+        if (datatype == Datatype.FP32 && TryFlatSingles(data, count) is { } floats)
+            return floats;
         return datatype switch
         {
             Datatype.FP32 => Fill<float, Fp32>(data, count, name, datatype),
@@ -162,6 +164,74 @@ public static class V2Codec
             Datatype.BYTES => Fill<string, Bytes>(data, count, name, datatype),
             _ => throw InferenceError.Invalid($"Input '{name}' has unsupported datatype '{datatype}'."),
         };
+    }
+
+    /// <summary>
+    /// The common FP32 case, a flat array of exactly <paramref name="count"/> numbers, read straight from the
+    /// element's UTF-8 with a reader: about 3x cheaper than visiting each element of the document (the walk
+    /// below), which was the largest cost of a small JSON request. Null for anything else (nested, wrong
+    /// length, a non-number), which the walk then decodes or rejects with its precise message.
+    /// </summary>
+    private static float[]? TryFlatSingles(JsonElement data, int count)
+    {
+        if (data.ValueKind != JsonValueKind.Array)
+            return null;
+        var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(data));
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+            return null;
+        var result = new float[count];
+        int index = 0;
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.EndArray)
+                return index == count ? result : null;
+            if (reader.TokenType != JsonTokenType.Number || index == count)
+                return null;
+            if (!TryParseShortDecimal(reader.ValueSpan, out result[index]) && !reader.TryGetSingle(out result[index]))
+                return null;
+            index++;
+        }
+        return null;
+    }
+
+    private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+    /// <summary>
+    /// Parses a JSON number of the form <c>-?digits(.digits)?</c> with at most 15 digits, the usual shape of
+    /// pixel and feature values, without the general parser (which is most of the cost of a JSON tensor).
+    /// Exact: the digits and the power of ten are exact doubles, their quotient is correctly rounded, and a
+    /// double (53 bits) rounded again to float (24) gives the correctly rounded float, since 53 ≥ 2·24 + 2.
+    /// False for anything else (exponents, more digits), which the caller hands to the general parser.
+    /// </summary>
+    internal static bool TryParseShortDecimal(ReadOnlySpan<byte> text, out float value)
+    {
+        value = 0;
+        int i = 0;
+        bool negative = text.Length > 0 && text[0] == (byte)'-';
+        if (negative)
+            i++;
+        long mantissa = 0;
+        int digits = 0, fraction = -1;
+        for (; i < text.Length; i++)
+        {
+            byte c = text[i];
+            if (c == (byte)'.' && fraction < 0)
+            {
+                fraction = 0;
+                continue;
+            }
+            uint d = (uint)(c - '0');
+            if (d > 9 || ++digits > 15)
+                return false;
+            mantissa = mantissa * 10 + d;
+            if (fraction >= 0)
+                fraction++;
+        }
+        if (digits == 0 || fraction == 0)
+            return false;
+        double v = fraction > 0 ? mantissa / PowersOfTen[fraction] : mantissa;
+        value = (float)(negative ? -v : v);
+        return true;
     }
 
     // Element converters as struct type parameters rather than delegates: the walk below runs once per element
