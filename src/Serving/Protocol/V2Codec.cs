@@ -33,6 +33,8 @@ public static class V2Codec
             throw InferenceError.Invalid($"{HeaderLengthHeader} {h} is outside the body of {body.Length} bytes.");
         var json = jsonHeaderLength is { } len ? body[..len] : body;
         var binary = jsonHeaderLength is { } len2 ? body[len2..] : ReadOnlyMemory<byte>.Empty;
+        if (jsonHeaderLength is null && TryParseSimple(json.Span) is { } simple)
+            return simple;
 
         using var doc = ParseJson(json);
         var root = doc.RootElement;
@@ -78,6 +80,123 @@ public static class V2Codec
             };
         }
         return new InferRequest { Id = id, Parameters = ReadParameters(root), Inputs = inputs, Outputs = outputs };
+    }
+
+    /// <summary>
+    /// One pass with a reader over the request nearly every JSON client sends: <c>{"id"?, "inputs": [{"name",
+    /// "shape", "datatype": "FP32", "data": [flat numbers]}, ...]}</c>, shape before data, no parameters or
+    /// outputs. Building a document first and then visiting it cost about twice as much, and at one instance
+    /// per request that is a large share of the server's work. Null for anything else, valid or not, so the
+    /// document parser below stays the one place that decides what is accepted and words every error.
+    /// </summary>
+    private static InferRequest? TryParseSimple(ReadOnlySpan<byte> json)
+    {
+        var r = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 256 });
+        try
+        {
+            if (!r.Read() || r.TokenType != JsonTokenType.StartObject)
+                return null;
+            string? id = null;
+            bool seenId = false;
+            List<InferTensor>? inputs = null;
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                if (r.ValueTextEquals("inputs"u8) && inputs is null)
+                {
+                    if (!r.Read() || r.TokenType != JsonTokenType.StartArray)
+                        return null;
+                    inputs = [];
+                    while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (ReadSimpleInput(ref r, json.Length) is not { } tensor || inputs.Exists(t => t.Name == tensor.Name))
+                            return null;
+                        inputs.Add(tensor);
+                    }
+                }
+                else if (r.ValueTextEquals("id"u8) && !seenId)
+                {
+                    seenId = true;
+                    if (!r.Read() || r.TokenType is not (JsonTokenType.String or JsonTokenType.Null))
+                        return null;
+                    id = r.TokenType == JsonTokenType.String ? r.GetString() : null;
+                }
+                else
+                {
+                    return null;
+                }
+            }
+            // The root object must be closed and be all there is (Read throws on trailing content).
+            if (r.TokenType != JsonTokenType.EndObject || r.CurrentDepth != 0 || r.Read() || inputs is not { Count: > 0 })
+                return null;
+            return new InferRequest { Id = id, Inputs = inputs };
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static InferTensor? ReadSimpleInput(ref Utf8JsonReader r, int jsonLength)
+    {
+        if (r.TokenType != JsonTokenType.StartObject)
+            return null;
+        string? name = null;
+        bool fp32 = false;
+        long[]? shape = null;
+        float[]? data = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.ValueTextEquals("name"u8) && name is null)
+            {
+                if (!r.Read() || r.TokenType != JsonTokenType.String || r.GetString() is not { Length: > 0 } n)
+                    return null;
+                name = n;
+            }
+            else if (r.ValueTextEquals("datatype"u8) && !fp32)
+            {
+                if (!r.Read() || r.TokenType != JsonTokenType.String || !r.ValueTextEquals("FP32"u8))
+                    return null;
+                fp32 = true;
+            }
+            else if (r.ValueTextEquals("shape"u8) && shape is null)
+            {
+                if (!r.Read() || r.TokenType != JsonTokenType.StartArray)
+                    return null;
+                var dims = new List<long>(4);
+                while (r.Read() && r.TokenType == JsonTokenType.Number)
+                {
+                    if (!r.TryGetInt64(out long d) || d < 0)
+                        return null;
+                    dims.Add(d);
+                }
+                if (r.TokenType != JsonTokenType.EndArray)
+                    return null;
+                shape = [.. dims];
+            }
+            else if (r.ValueTextEquals("data"u8) && shape is not null && data is null)
+            {
+                long count = InferTensor.ElementCount(shape);
+                if (count < 0 || count > jsonLength || !r.Read() || r.TokenType != JsonTokenType.StartArray)
+                    return null;
+                data = new float[count];
+                int index = 0;
+                while (r.Read() && r.TokenType == JsonTokenType.Number)
+                {
+                    if (index == data.Length || (!TryParseShortDecimal(r.ValueSpan, out data[index]) && !r.TryGetSingle(out data[index])))
+                        return null;
+                    index++;
+                }
+                if (r.TokenType != JsonTokenType.EndArray || index != data.Length)
+                    return null;
+            }
+            else
+            {
+                return null;
+            }
+        }
+        if (r.TokenType != JsonTokenType.EndObject || name is null || !fp32 || shape is null || data is null)
+            return null;
+        return new InferTensor(name, Datatype.FP32, shape, data);
     }
 
     internal static JsonDocument ParseJson(ReadOnlyMemory<byte> json)
