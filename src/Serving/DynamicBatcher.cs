@@ -8,8 +8,9 @@ namespace MlFunctions.Serving;
 /// <summary>
 /// Dynamic batching for one model version (KServe batcher / Triton dynamic batcher). Requests queue; a batch is
 /// sent when it holds <see cref="BatchingOptions.MaxBatchSize"/> instances or its first request has waited
-/// <see cref="BatchingOptions.MaxLatency"/> (or, with <see cref="BatchingOptions.DispatchWhenIdle"/>, when no
-/// batch is running). A batch runs as one ONNX Runtime call over inputs concatenated along dimension 0, and
+/// <see cref="BatchingOptions.MaxLatency"/> (or, with <see cref="BatchingOptions.DispatchWhenIdle"/>, as soon as
+/// one of the <see cref="BatchingOptions.MaxConcurrentBatches"/> slots is free; a request that finds nothing
+/// pending and a slot free then runs on its caller's thread). A batch runs as one ONNX Runtime call over inputs concatenated along dimension 0, and
 /// each caller gets its own rows back. If the batched call fails, its requests are re-run one by one so a
 /// request that breaks the model only fails itself.
 /// </summary>
