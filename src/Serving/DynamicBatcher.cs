@@ -8,8 +8,9 @@ namespace MlFunctions.Serving;
 /// <summary>
 /// Dynamic batching for one model version (KServe batcher / Triton dynamic batcher). Requests queue; a batch is
 /// sent when it holds <see cref="BatchingOptions.MaxBatchSize"/> instances or its first request has waited
-/// <see cref="BatchingOptions.MaxLatency"/> (or, with <see cref="BatchingOptions.DispatchWhenIdle"/>, when no
-/// batch is running). A batch runs as one ONNX Runtime call over inputs concatenated along dimension 0, and
+/// <see cref="BatchingOptions.MaxLatency"/> (or, with <see cref="BatchingOptions.DispatchWhenIdle"/>, as soon as
+/// one of the <see cref="BatchingOptions.MaxConcurrentBatches"/> slots is free; a request that finds nothing
+/// pending and a slot free then runs on its caller's thread). A batch runs as one ONNX Runtime call over inputs concatenated along dimension 0, and
 /// each caller gets its own rows back. If the batched call fails, its requests are re-run one by one so a
 /// request that breaks the model only fails itself.
 /// </summary>
@@ -25,8 +26,11 @@ internal sealed class DynamicBatcher : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly KeyValuePair<string, object?>[] _tags;
     private readonly Task _loop;
+    private readonly int _slotCount;
     private int _running;
-    private TaskCompletionSource _idle = NewSignal();
+    private volatile bool _closing;
+    private int _pending; // enqueued, not yet dispatched (queued or in the batch the loop is forming)
+    private TaskCompletionSource _slotFreed = NewSignal();
 
     public DynamicBatcher(LoadedModel model, BatchingOptions options, ServingMetrics metrics, ILogger logger)
     {
@@ -34,7 +38,8 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         _options = options;
         _metrics = metrics;
         _logger = logger;
-        _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrentBatches));
+        _slotCount = Math.Max(1, options.MaxConcurrentBatches);
+        _slots = new SemaphoreSlim(_slotCount);
         _tags = [new("model", model.Record.Name), new("version", model.Record.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))];
         _loop = Task.Run(LoopAsync);
     }
@@ -44,9 +49,55 @@ internal sealed class DynamicBatcher : IAsyncDisposable
     public Task<IReadOnlyList<InferTensor>> EnqueueAsync(PreparedRequest request, CancellationToken cancellationToken)
     {
         var item = new Item(request, new(TaskCreationOptions.RunContinuationsAsynchronously), Stopwatch.GetTimestamp(), cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        // Idle (nothing queued, a batch slot free): dispatch-when-idle would send this request alone at once
+        // anyway, so run it on the caller's thread. That skips the queue and two thread-pool hops, which are
+        // most of a small model's latency at low load. The caller holds a lease, so readiness is already settled.
+        // Pending, not the channel's count: under load the loop holds a forming batch the channel no longer shows,
+        // and a request that jumped ahead of it alone would shrink batches just when they matter.
+        if (_options.DispatchWhenIdle && Volatile.Read(ref _pending) == 0 && TryTakeSlotNow())
+        {
+            try
+            {
+                RunGroup([item]);
+            }
+            finally
+            {
+                ReleaseSlot();
+            }
+            return item.Result.Task;
+        }
+        Interlocked.Increment(ref _pending);
         if (!_queue.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref _pending);
             throw InferenceError.NotReady($"Model {_model.Record.Name} v{_model.Record.Version} is unloading.");
+        }
         return item.Result.Task.WaitAsync(cancellationToken);
+    }
+
+    private bool TryTakeSlotNow()
+    {
+        if (_closing)
+            return false;
+        try
+        {
+            if (!_slots.Wait(0))
+                return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // disposed under us: the queue path answers "unloading"
+        }
+        Interlocked.Increment(ref _running);
+        return true;
+    }
+
+    private void ReleaseSlot()
+    {
+        _slots.Release();
+        Interlocked.Decrement(ref _running);
+        Interlocked.Exchange(ref _slotFreed, NewSignal()).TrySetResult();
     }
 
     private async Task LoopAsync()
@@ -87,7 +138,9 @@ internal sealed class DynamicBatcher : IAsyncDisposable
                     rows += next.Request.Rows;
                     continue;
                 }
-                if (_options.DispatchWhenIdle && Volatile.Read(ref _running) == 0)
+                // Read the signal before the count: a slot freed after the check still completes this signal.
+                var slotFreed = Volatile.Read(ref _slotFreed);
+                if (_options.DispatchWhenIdle && Volatile.Read(ref _running) < _slotCount)
                     break;
                 long remaining = deadline - Stopwatch.GetTimestamp();
                 if (remaining <= 0)
@@ -96,7 +149,7 @@ internal sealed class DynamicBatcher : IAsyncDisposable
                 using var timer = new CancellationTokenSource(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency));
                 var more = reader.WaitToReadAsync(timer.Token).AsTask();
                 if (_options.DispatchWhenIdle)
-                    await Task.WhenAny(more, Volatile.Read(ref _idle).Task).ConfigureAwait(false);
+                    await Task.WhenAny(more, slotFreed.Task).ConfigureAwait(false);
                 else
                     await Task.WhenAny(more).ConfigureAwait(false); // WhenAny: a deadline cancellation must not throw
                 if (more.IsCompletedSuccessfully && !more.Result)
@@ -132,8 +185,8 @@ internal sealed class DynamicBatcher : IAsyncDisposable
             }
 
             await slot.ConfigureAwait(false);
-            if (Interlocked.Increment(ref _running) == 1)
-                Volatile.Write(ref _idle, NewSignal());
+            Interlocked.Increment(ref _running);
+            Interlocked.Add(ref _pending, -batch.Count);
             _ = Task.Run(() => Execute(batch));
             if (closed && carry is null)
                 break;
@@ -157,9 +210,7 @@ internal sealed class DynamicBatcher : IAsyncDisposable
         }
         finally
         {
-            _slots.Release();
-            if (Interlocked.Decrement(ref _running) == 0)
-                Volatile.Read(ref _idle).TrySetResult();
+            ReleaseSlot();
         }
     }
 
@@ -247,10 +298,10 @@ internal sealed class DynamicBatcher : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         // Finish what was queued, then wait for running batches, so no caller is left without an answer.
+        _closing = true;
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
-        int slots = Math.Max(1, _options.MaxConcurrentBatches);
-        for (int i = 0; i < slots; i++)
+        for (int i = 0; i < _slotCount; i++)
             await _slots.WaitAsync().ConfigureAwait(false);
         _slots.Dispose();
     }

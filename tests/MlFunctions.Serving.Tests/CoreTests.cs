@@ -143,6 +143,42 @@ public sealed class CodecTests
     }
 
     [Fact]
+    public void Short_decimals_parse_to_the_correctly_rounded_float()
+    {
+        // The fast FP32 path must agree bit for bit with the general parser on every value it accepts.
+        var rng = new Random(7);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        for (int i = 0; i < 200_000; i++)
+        {
+            string text = (i % 3) switch
+            {
+                0 => (rng.NextDouble() * Math.Pow(10, rng.Next(-8, 9))).ToString("R", inv),
+                1 => Math.Round(rng.NextDouble() * 1000, rng.Next(0, 12)).ToString("0.############", inv),
+                _ => (rng.NextDouble() - 0.5).ToString("0.##############", inv),
+            };
+            if (V2Codec.TryParseShortDecimal(System.Text.Encoding.ASCII.GetBytes(text), out float fast))
+                Assert.Equal(BitConverter.SingleToInt32Bits(float.Parse(text, inv)), BitConverter.SingleToInt32Bits(fast));
+        }
+        Assert.True(V2Codec.TryParseShortDecimal("-0"u8, out float negativeZero) && float.IsNegative(negativeZero));
+        Assert.False(V2Codec.TryParseShortDecimal("1e3"u8, out _));
+        Assert.False(V2Codec.TryParseShortDecimal("1234567890123456"u8, out _)); // 16 digits: left to the general parser
+    }
+
+    [Theory]
+    [InlineData("""{"id":"r1","inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[0,-0.5,1e3,0.125]}]}""")]
+    [InlineData("""{"inputs":[{"datatype":"FP32","name":"x","shape":[2,2],"data":[[0,-0.5],[1e3,0.125]]}],"parameters":{"p":1}}""")]
+    [InlineData("""{"inputs":[{"name":"x","data":[0,-0.5,1e3,0.125],"shape":[2,2],"datatype":"FP32"}],"id":null}""")]
+    public void Json_requests_decode_alike_on_the_fast_and_the_general_path(string body)
+    {
+        // The first is the one-pass shape; the others (nested data, parameters, data before shape) take the document path.
+        var request = V2Codec.ParseRequest(System.Text.Encoding.UTF8.GetBytes(body));
+        var x = Assert.Single(request.Inputs);
+        Assert.Equal("x", x.Name);
+        Assert.Equal([2L, 2L], x.Shape);
+        Assert.Equal(new float[] { 0, -0.5f, 1000, 0.125f }, (float[])x.Data);
+    }
+
+    [Fact]
     public void Binary_output_is_requested_per_output_or_for_all()
     {
         var request = V2Codec.ParseRequest("""{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"outputs":[{"name":"a","parameters":{"binary_data":true}},{"name":"b"}]}"""u8.ToArray());

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -74,15 +75,18 @@ public sealed class InferenceHandlers
     /// <summary>POST v2/models/{model}[/versions/{version}]/infer, JSON or binary tensor data.</summary>
     public Task HandleInfer(HttpContext ctx) => Run(ctx, async () =>
     {
-        var body = await ReadBodyAsync(ctx);
-        int? headerLength = null;
-        if (ctx.Request.Headers.TryGetValue(V2Codec.HeaderLengthHeader, out var h) && h.Count > 0)
+        InferRequest request;
+        using (var body = await ReadBodyAsync(ctx))
         {
-            if (!int.TryParse(h[0], NumberStyles.None, CultureInfo.InvariantCulture, out int len))
-                throw InferenceError.Invalid($"{V2Codec.HeaderLengthHeader} must be a non-negative integer.");
-            headerLength = len;
+            int? headerLength = null;
+            if (ctx.Request.Headers.TryGetValue(V2Codec.HeaderLengthHeader, out var h) && h.Count > 0)
+            {
+                if (!int.TryParse(h[0], NumberStyles.None, CultureInfo.InvariantCulture, out int len))
+                    throw InferenceError.Invalid($"{V2Codec.HeaderLengthHeader} must be a non-negative integer.");
+                headerLength = len;
+            }
+            request = V2Codec.ParseRequest(body.Memory, headerLength); // copies out what it keeps: the buffer goes back now
         }
-        var request = V2Codec.ParseRequest(body, headerLength);
         var response = await _dataplane.InferAsync(Route(ctx, "model"), OptionalRoute(ctx, "version"), request, "v2", ctx.RequestAborted);
         var encoded = V2Codec.EncodeResponse(response, request);
         if (encoded.JsonHeaderLength is { } jl)
@@ -96,9 +100,13 @@ public sealed class InferenceHandlers
     public Task HandleV1Predict(HttpContext ctx) => Run(ctx, async () =>
     {
         string model = Route(ctx, "model");
-        var body = await ReadBodyAsync(ctx);
-        var metadata = await _dataplane.GetModelMetadataAsync(model, null, ctx.RequestAborted);
-        var request = V1Codec.ParseRequest(body, metadata.Inputs);
+        InferRequest request;
+        ModelMetadata metadata;
+        using (var body = await ReadBodyAsync(ctx))
+        {
+            metadata = await _dataplane.GetModelMetadataAsync(model, null, ctx.RequestAborted);
+            request = V1Codec.ParseRequest(body.Memory, metadata.Inputs); // copies out what it keeps
+        }
         // Pin the version the metadata came from, so an alias moving in between cannot mismatch the signature.
         var response = await _dataplane.InferAsync(metadata.Name, metadata.Versions[0], request, "v1", ctx.RequestAborted);
         await WriteBytes(ctx, 200, V1Codec.EncodeResponse(response), "application/json");
@@ -153,11 +161,11 @@ public sealed class InferenceHandlers
     public Task HandleSetAlias(HttpContext ctx) => Run(ctx, async () =>
     {
         string model = Route(ctx, "model"), alias = Route(ctx, "alias");
-        var body = await ReadBodyAsync(ctx);
+        using var body = await ReadBodyAsync(ctx);
         int version;
         try
         {
-            using var doc = JsonDocument.Parse(body);
+            using var doc = JsonDocument.Parse(body.Memory);
             if (doc.RootElement.ValueKind != JsonValueKind.Object
                 || !doc.RootElement.TryGetProperty("version", out var v)
                 || v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out version) || version < 1)
@@ -201,25 +209,68 @@ public sealed class InferenceHandlers
     private static string? OptionalRoute(HttpContext ctx, string name) =>
         ctx.Request.RouteValues.TryGetValue(name, out var v) && v is not null ? Uri.UnescapeDataString(v.ToString()!) : null;
 
-    /// <summary>Reads the whole body, refusing (413) anything above <see cref="ServingOptions.MaxRequestBodyBytes"/>.</summary>
-    private async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx)
+    /// <summary>A request body in a buffer rented from the shared pool; dispose once nothing refers to it.</summary>
+    private sealed class PooledBody(byte[] buffer, int length) : IDisposable
+    {
+        private byte[]? _buffer = buffer;
+
+        public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledBody))).AsMemory(0, length);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _buffer, null) is { } b)
+                ArrayPool<byte>.Shared.Return(b);
+        }
+    }
+
+    /// <summary>
+    /// Reads the whole body, refusing (413) anything above <see cref="ServingOptions.MaxRequestBodyBytes"/>.
+    /// The codecs copy what they keep into tensors, so the body can live in a pooled buffer: at 64 instances a
+    /// binary body is ~200 KB, and a fresh array per request would be a large-object allocation every time.
+    /// </summary>
+    private async Task<PooledBody> ReadBodyAsync(HttpContext ctx)
     {
         long limit = _dataplane.Options.MaxRequestBodyBytes;
-        if (ctx.Request.ContentLength > limit)
+        long? declared = ctx.Request.ContentLength;
+        if (declared > limit)
             throw InferenceError.TooLarge(limit);
         // Let the server enforce the same limit while streaming (Kestrel's own default is 30 MB).
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
             feature.MaxRequestBodySize = limit;
-        var buffer = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 4096, 1 << 20)); // grow past 1 MiB only as bytes arrive
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
+        // One byte of room past the limit, so a body longer than it is seen, not silently cut.
+        int cap = (int)Math.Min(limit + 1, Array.MaxLength);
+        // A declared length sizes the buffer exactly (plus the byte that detects a lying client); without one it
+        // grows past 1 MiB only as bytes arrive.
+        int initial = (int)Math.Clamp((declared ?? 4096) + 1, 256, Math.Min(cap, declared is null ? 1 << 20 : cap));
+        var buffer = ArrayPool<byte>.Shared.Rent(initial);
+        int length = 0;
+        try
         {
-            if (buffer.Length + read > limit)
-                throw InferenceError.TooLarge(limit);
-            buffer.Write(chunk, 0, read);
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length >= cap)
+                        throw InferenceError.TooLarge(limit);
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, cap));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                int read = await ctx.Request.Body.ReadAsync(buffer.AsMemory(length), ctx.RequestAborted);
+                if (read == 0)
+                    break;
+                length += read;
+                if (length > limit)
+                    throw InferenceError.TooLarge(limit);
+            }
+            return new PooledBody(buffer, length);
         }
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
     }
 
     private async Task Run(HttpContext ctx, Func<Task> action)

@@ -33,6 +33,8 @@ public static class V2Codec
             throw InferenceError.Invalid($"{HeaderLengthHeader} {h} is outside the body of {body.Length} bytes.");
         var json = jsonHeaderLength is { } len ? body[..len] : body;
         var binary = jsonHeaderLength is { } len2 ? body[len2..] : ReadOnlyMemory<byte>.Empty;
+        if (jsonHeaderLength is null && TryParseSimple(json.Span) is { } simple)
+            return simple;
 
         using var doc = ParseJson(json);
         var root = doc.RootElement;
@@ -78,6 +80,123 @@ public static class V2Codec
             };
         }
         return new InferRequest { Id = id, Parameters = ReadParameters(root), Inputs = inputs, Outputs = outputs };
+    }
+
+    /// <summary>
+    /// One pass with a reader over the request nearly every JSON client sends: <c>{"id"?, "inputs": [{"name",
+    /// "shape", "datatype": "FP32", "data": [flat numbers]}, ...]}</c>, shape before data, no parameters or
+    /// outputs. Building a document first and then visiting it cost about twice as much, and at one instance
+    /// per request that is a large share of the server's work. Null for anything else, valid or not, so the
+    /// document parser below stays the one place that decides what is accepted and words every error.
+    /// </summary>
+    private static InferRequest? TryParseSimple(ReadOnlySpan<byte> json)
+    {
+        var r = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 256 });
+        try
+        {
+            if (!r.Read() || r.TokenType != JsonTokenType.StartObject)
+                return null;
+            string? id = null;
+            bool seenId = false;
+            List<InferTensor>? inputs = null;
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                if (r.ValueTextEquals("inputs"u8) && inputs is null)
+                {
+                    if (!r.Read() || r.TokenType != JsonTokenType.StartArray)
+                        return null;
+                    inputs = [];
+                    while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (ReadSimpleInput(ref r, json.Length) is not { } tensor || inputs.Exists(t => t.Name == tensor.Name))
+                            return null;
+                        inputs.Add(tensor);
+                    }
+                }
+                else if (r.ValueTextEquals("id"u8) && !seenId)
+                {
+                    seenId = true;
+                    if (!r.Read() || r.TokenType is not (JsonTokenType.String or JsonTokenType.Null))
+                        return null;
+                    id = r.TokenType == JsonTokenType.String ? r.GetString() : null;
+                }
+                else
+                {
+                    return null;
+                }
+            }
+            // The root object must be closed and be all there is (Read throws on trailing content).
+            if (r.TokenType != JsonTokenType.EndObject || r.CurrentDepth != 0 || r.Read() || inputs is not { Count: > 0 })
+                return null;
+            return new InferRequest { Id = id, Inputs = inputs };
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static InferTensor? ReadSimpleInput(ref Utf8JsonReader r, int jsonLength)
+    {
+        if (r.TokenType != JsonTokenType.StartObject)
+            return null;
+        string? name = null;
+        bool fp32 = false;
+        long[]? shape = null;
+        float[]? data = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.ValueTextEquals("name"u8) && name is null)
+            {
+                if (!r.Read() || r.TokenType != JsonTokenType.String || r.GetString() is not { Length: > 0 } n)
+                    return null;
+                name = n;
+            }
+            else if (r.ValueTextEquals("datatype"u8) && !fp32)
+            {
+                if (!r.Read() || r.TokenType != JsonTokenType.String || !r.ValueTextEquals("FP32"u8))
+                    return null;
+                fp32 = true;
+            }
+            else if (r.ValueTextEquals("shape"u8) && shape is null)
+            {
+                if (!r.Read() || r.TokenType != JsonTokenType.StartArray)
+                    return null;
+                var dims = new List<long>(4);
+                while (r.Read() && r.TokenType == JsonTokenType.Number)
+                {
+                    if (!r.TryGetInt64(out long d) || d < 0)
+                        return null;
+                    dims.Add(d);
+                }
+                if (r.TokenType != JsonTokenType.EndArray)
+                    return null;
+                shape = [.. dims];
+            }
+            else if (r.ValueTextEquals("data"u8) && shape is not null && data is null)
+            {
+                long count = InferTensor.ElementCount(shape);
+                if (count < 0 || count > jsonLength || !r.Read() || r.TokenType != JsonTokenType.StartArray)
+                    return null;
+                data = new float[count];
+                int index = 0;
+                while (r.Read() && r.TokenType == JsonTokenType.Number)
+                {
+                    if (index == data.Length || (!TryParseShortDecimal(r.ValueSpan, out data[index]) && !r.TryGetSingle(out data[index])))
+                        return null;
+                    index++;
+                }
+                if (r.TokenType != JsonTokenType.EndArray || index != data.Length)
+                    return null;
+            }
+            else
+            {
+                return null;
+            }
+        }
+        if (r.TokenType != JsonTokenType.EndObject || name is null || !fp32 || shape is null || data is null)
+            return null;
+        return new InferTensor(name, Datatype.FP32, shape, data);
     }
 
     internal static JsonDocument ParseJson(ReadOnlyMemory<byte> json)
@@ -151,44 +270,170 @@ public static class V2Codec
     /// <summary>Flattens (possibly nested, row-major) JSON data into a typed array of exactly <paramref name="count"/> elements.</summary>
     internal static Array DecodeJson(JsonElement data, string datatype, int count, string name)
     {
+        if (datatype == Datatype.FP32 && TryFlatSingles(data, count) is { } floats)
+            return floats;
         return datatype switch
         {
-            Datatype.FP32 => Fill<float>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out var v) ? (true, v) : (false, 0f)),
-            Datatype.FP64 => Fill<double>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var v) ? (true, v) : (false, 0d)),
-            Datatype.INT64 => Fill<long>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? (true, v) : (false, 0L)),
-            Datatype.INT32 => Fill<int>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var v) ? (true, v) : (false, 0)),
-            Datatype.UINT8 => Fill<byte>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.Number && e.TryGetByte(out var v) ? (true, v) : (false, (byte)0)),
-            Datatype.BOOL => Fill<bool>(data, count, name, datatype, static e => e.ValueKind switch
-            {
-                JsonValueKind.True => (true, true),
-                JsonValueKind.False => (true, false),
-                _ => (false, false),
-            }),
-            Datatype.BYTES => Fill<string>(data, count, name, datatype, static e => e.ValueKind == JsonValueKind.String ? (true, e.GetString()!) : (false, "")),
+            Datatype.FP32 => Fill<float, Fp32>(data, count, name, datatype),
+            Datatype.FP64 => Fill<double, Fp64>(data, count, name, datatype),
+            Datatype.INT64 => Fill<long, I64>(data, count, name, datatype),
+            Datatype.INT32 => Fill<int, I32>(data, count, name, datatype),
+            Datatype.UINT8 => Fill<byte, U8>(data, count, name, datatype),
+            Datatype.BOOL => Fill<bool, Bool>(data, count, name, datatype),
+            Datatype.BYTES => Fill<string, Bytes>(data, count, name, datatype),
             _ => throw InferenceError.Invalid($"Input '{name}' has unsupported datatype '{datatype}'."),
         };
     }
 
-    private static T[] Fill<T>(JsonElement data, int count, string name, string datatype, Func<JsonElement, (bool Ok, T Value)> convert)
+    /// <summary>
+    /// The common FP32 case, a flat array of exactly <paramref name="count"/> numbers, read straight from the
+    /// element's UTF-8 with a reader: about 3x cheaper than visiting each element of the document (the walk
+    /// below), which was the largest cost of a small JSON request. Null for anything else (nested, wrong
+    /// length, a non-number), which the walk then decodes or rejects with its precise message.
+    /// </summary>
+    private static float[]? TryFlatSingles(JsonElement data, int count)
+    {
+        if (data.ValueKind != JsonValueKind.Array)
+            return null;
+        var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(data));
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+            return null;
+        var result = new float[count];
+        int index = 0;
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.EndArray)
+                return index == count ? result : null;
+            if (reader.TokenType != JsonTokenType.Number || index == count)
+                return null;
+            if (!TryParseShortDecimal(reader.ValueSpan, out result[index]) && !reader.TryGetSingle(out result[index]))
+                return null;
+            index++;
+        }
+        return null;
+    }
+
+    private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+    /// <summary>
+    /// Parses a JSON number of the form <c>-?digits(.digits)?</c> with at most 15 digits, the usual shape of
+    /// pixel and feature values, without the general parser (which is most of the cost of a JSON tensor).
+    /// Exact: the digits and the power of ten are exact doubles, their quotient is correctly rounded, and a
+    /// double (53 bits) rounded again to float (24) gives the correctly rounded float, since 53 ≥ 2·24 + 2.
+    /// False for anything else (exponents, more digits), which the caller hands to the general parser.
+    /// </summary>
+    internal static bool TryParseShortDecimal(ReadOnlySpan<byte> text, out float value)
+    {
+        value = 0;
+        int i = 0;
+        bool negative = text.Length > 0 && text[0] == (byte)'-';
+        if (negative)
+            i++;
+        long mantissa = 0;
+        int digits = 0, fraction = -1;
+        for (; i < text.Length; i++)
+        {
+            byte c = text[i];
+            if (c == (byte)'.' && fraction < 0)
+            {
+                fraction = 0;
+                continue;
+            }
+            uint d = (uint)(c - '0');
+            if (d > 9 || ++digits > 15)
+                return false;
+            mantissa = mantissa * 10 + d;
+            if (fraction >= 0)
+                fraction++;
+        }
+        if (digits == 0 || fraction == 0)
+            return false;
+        double v = fraction > 0 ? mantissa / PowersOfTen[fraction] : mantissa;
+        value = (float)(negative ? -v : v);
+        return true;
+    }
+
+    // Element converters as struct type parameters rather than delegates: the walk below runs once per element
+    // (784 per MNIST instance), and a struct type argument lets the JIT specialize and inline the conversion.
+    private interface IElementConverter<T>
+    {
+        static abstract bool TryConvert(JsonElement e, out T value);
+    }
+
+    private readonly struct Fp32 : IElementConverter<float>
+    {
+        public static bool TryConvert(JsonElement e, out float value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out value); }
+    }
+
+    private readonly struct Fp64 : IElementConverter<double>
+    {
+        public static bool TryConvert(JsonElement e, out double value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out value); }
+    }
+
+    private readonly struct I64 : IElementConverter<long>
+    {
+        public static bool TryConvert(JsonElement e, out long value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out value); }
+    }
+
+    private readonly struct I32 : IElementConverter<int>
+    {
+        public static bool TryConvert(JsonElement e, out int value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out value); }
+    }
+
+    private readonly struct U8 : IElementConverter<byte>
+    {
+        public static bool TryConvert(JsonElement e, out byte value) { value = 0; return e.ValueKind == JsonValueKind.Number && e.TryGetByte(out value); }
+    }
+
+    private readonly struct Bool : IElementConverter<bool>
+    {
+        public static bool TryConvert(JsonElement e, out bool value)
+        {
+            value = e.ValueKind == JsonValueKind.True;
+            return e.ValueKind is JsonValueKind.True or JsonValueKind.False;
+        }
+    }
+
+    private readonly struct Bytes : IElementConverter<string>
+    {
+        public static bool TryConvert(JsonElement e, out string value)
+        {
+            value = e.ValueKind == JsonValueKind.String ? e.GetString()! : "";
+            return e.ValueKind == JsonValueKind.String;
+        }
+    }
+
+    private static T[] Fill<T, TConvert>(JsonElement data, int count, string name, string datatype) where TConvert : struct, IElementConverter<T>
     {
         var result = new T[count];
         int index = 0;
-        Walk(data, result, ref index, name, datatype, convert);
+        Walk<T, TConvert>(data, result, ref index, name, datatype);
         if (index != count)
             throw InferenceError.Invalid($"Input '{name}' has {index} data elements but its shape needs {count}.");
         return result;
     }
 
-    private static void Walk<T>(JsonElement e, T[] result, ref int index, string name, string datatype, Func<JsonElement, (bool Ok, T Value)> convert)
+    private static void Walk<T, TConvert>(JsonElement e, T[] result, ref int index, string name, string datatype) where TConvert : struct, IElementConverter<T>
     {
         if (e.ValueKind == JsonValueKind.Array)
         {
             foreach (var child in e.EnumerateArray())
-                Walk(child, result, ref index, name, datatype, convert);
+            {
+                if (child.ValueKind == JsonValueKind.Array)
+                {
+                    Walk<T, TConvert>(child, result, ref index, name, datatype);
+                    continue;
+                }
+                Store<T, TConvert>(child, result, ref index, name, datatype);
+            }
             return;
         }
-        var (ok, value) = convert(e);
-        if (!ok)
+        Store<T, TConvert>(e, result, ref index, name, datatype);
+    }
+
+    private static void Store<T, TConvert>(JsonElement e, T[] result, ref int index, string name, string datatype) where TConvert : struct, IElementConverter<T>
+    {
+        if (!TConvert.TryConvert(e, out var value))
             throw InferenceError.Invalid($"Input '{name}' element {index} ({e.GetRawText()}) is not a valid {datatype}.");
         if (index >= result.Length)
             throw InferenceError.Invalid($"Input '{name}' has more data elements than its shape needs ({result.Length}).");
