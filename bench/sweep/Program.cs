@@ -26,7 +26,14 @@ var services = new ServiceCollection()
 await using var engine = await DurableEngine.StartAsync(
     new EngineOptions { StorageConnectionString = storage, TaskHubName = "benchsweep" + Guid.NewGuid().ToString("N")[..8] },
     services,
-    LoggerFactory.Create(b => b.AddFilter(_ => false)));
+    LoggerFactory.Create(b =>
+    {
+        // MLF_BENCH_LOG=1 shows the engine's warnings (for a sweep that does not finish).
+        if (Environment.GetEnvironmentVariable("MLF_BENCH_LOG") == "1")
+            b.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        else
+            b.AddFilter(_ => false);
+    }));
 var client = engine.Client;
 
 SweepSpec Spec(int max, int parallel) => new()
@@ -44,7 +51,24 @@ async Task<double> RunAsync(SweepSpec spec)
 {
     var clock = Stopwatch.StartNew();
     var id = await client.ScheduleNewOrchestrationInstanceAsync(OrchestrationNames.HyperparameterSweep, new SweepInput(spec));
-    var done = await client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true);
+    using var wait = new CancellationTokenSource();
+    var waiting = client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, wait.Token);
+    // With MLF_BENCH_LOG=1, every 10 s: the sweep's status and its unfinished trials (for a sweep that stalls).
+    while (await Task.WhenAny(waiting, Task.Delay(10_000)) != waiting)
+    {
+        if (Environment.GetEnvironmentVariable("MLF_BENCH_LOG") != "1")
+            continue;
+
+        var state = await client.GetInstanceAsync(id, getInputsAndOutputs: true);
+        Console.Error.WriteLine($"  {id}: {state?.RuntimeStatus} {state?.SerializedCustomStatus}");
+        await foreach (var sub in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = id + "-", FetchInputsAndOutputs = true }))
+        {
+            if (sub.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
+                Console.Error.WriteLine($"    {sub.InstanceId}: {sub.RuntimeStatus} created {sub.CreatedAt:O} updated {sub.LastUpdatedAt:O}");
+        }
+    }
+
+    var done = await waiting;
     clock.Stop();
     var result = done.ReadOutputAs<SweepResult>();
     if (done.RuntimeStatus != OrchestrationRuntimeStatus.Completed || result?.Trials.Count != spec.MaxTrialCount)

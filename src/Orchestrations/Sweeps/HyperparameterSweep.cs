@@ -84,6 +84,10 @@ public static class HyperparameterSweep
                 if (outcome is null && !exhausted && started < spec.MaxTrialCount && finishedThisGeneration >= spec.TrialsPerGeneration)
                 {
                     // Every trial of this generation has ended: nothing in flight is lost by starting over.
+                    // The deadline timer must be cancelled first: on the Azure Storage backend a durable timer
+                    // still pending keeps ContinueAsNew from starting the next execution (the instance hangs;
+                    // see EngineTests.ContinueAsNewStartsTheNextGenerationWithItsInput).
+                    timerCancel?.Cancel();
                     context.ContinueAsNew(new SweepInput(spec, new SweepState(state.Generation + 1, started, finished, exhausted, state.StartedAt)), preserveUnprocessedEvents: false);
                     return null!;
                 }

@@ -32,6 +32,7 @@ public sealed class EngineFixture : IAsyncLifetime
     public const string Boom = "T_Boom";
     public const string Pipeline = "T_Pipeline";
     public const string PipelineWork = "T_PipelineWork";
+    public const string Generations = "T_Generations";
 
     /// <summary>Keyed on dataset content and the multiplier; the dataset path is not content.</summary>
     private static readonly PipelineStep<PipelineInput, int> WorkStep =
@@ -96,6 +97,25 @@ public sealed class EngineFixture : IAsyncLifetime
         {
             var policy = new RetryPolicy(maxNumberOfAttempts: 4, firstRetryInterval: TimeSpan.FromSeconds(1));
             return await ctx.CallActivityAsync<int>(Flaky, "x", TaskOptions.FromRetryPolicy(policy));
+        });
+        // ContinueAsNew after an activity, with an event waiter and a timer still pending (as a sweep leaves them).
+        r.AddOrchestrator<int, int>(Generations, async (ctx, generation) =>
+        {
+            var pendingEvent = ctx.WaitForExternalEvent<string>("never");
+            using var cancel = new CancellationTokenSource();
+            var pendingTimer = ctx.CreateTimer(ctx.CurrentUtcDateTime.AddHours(1), cancel.Token);
+            await ctx.CallActivityAsync<int>(Double, generation);
+            if (generation < 3)
+            {
+                // A timer still pending would hold the execution open (found on the Azure Storage backend):
+                // cancel it before continuing as new.
+                cancel.Cancel();
+                ctx.ContinueAsNew(generation + 1, preserveUnprocessedEvents: false);
+                return -1;
+            }
+
+            cancel.Cancel();
+            return generation;
         });
         r.AddOrchestrator<string, string>(CatchFailure, async (ctx, input) =>
         {

@@ -15,6 +15,16 @@ public sealed class EngineTests(EngineFixture fixture)
     private DurableTaskClient Client => fixture.Engine.Client;
 
     [Fact]
+    public async Task ContinueAsNewStartsTheNextGenerationWithItsInput()
+    {
+        var id = await Client.ScheduleNewOrchestrationInstanceAsync(EngineFixture.Generations, 0);
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var done = await Client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, wait.Token);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, done.RuntimeStatus);
+        Assert.Equal(3, done.ReadOutputAs<int>());
+    }
+
+    [Fact]
     public async Task FanOutFanInSumsEveryActivity()
     {
         var id = await Client.ScheduleNewOrchestrationInstanceAsync(EngineFixture.FanOut, 50);

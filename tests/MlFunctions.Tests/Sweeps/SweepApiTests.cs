@@ -75,6 +75,32 @@ public sealed class SweepApiTests(LocalHostFixture host, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task ALongSweepContinuesAsNewAcrossGenerationsAndRunsItsWholeBudget()
+    {
+        using var api = host.Client();
+        var spec = new
+        {
+            name = "generations",
+            parameters = new object[] { new { name = "x1", kind = "double", min = -1, max = 1 } },
+            algorithm = "random",
+            objective = new { metric = "loss", direction = "minimize" },
+            parallelTrialCount = 2,
+            maxTrialCount = 7,
+            trialsPerGeneration = 3,
+            trial = new { standIn = new { function = "sphere", epochs = 1 } },
+        };
+        var start = await api.Http.PostAsJsonAsync("api/sweeps", spec);
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var id = (string)(await start.Content.ReadFromJsonAsync<JsonObject>())!["id"]!;
+        var (_, done) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(3));
+        Assert.Equal("Completed", (string?)done!["runtimeStatus"]);
+        var result = done["output"]!;
+        Assert.Equal(7, result["trials"]!.AsArray().Count);
+        Assert.Equal(7, result["trials"]!.AsArray().Select(t => (string)t!["trialId"]!).Distinct().Count());
+        Assert.True((int)result["generations"]! >= 2, $"generations {result["generations"]}");
+    }
+
+    [Fact]
     public async Task ASweepScoredByCrossValidationReportsMeanAndSpreadPerTrial()
     {
         using var api = host.Client();
