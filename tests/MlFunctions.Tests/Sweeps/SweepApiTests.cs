@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using MlFunctions.Tests.Http;
+using MlFunctions.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -78,22 +79,8 @@ public sealed class SweepApiTests(LocalHostFixture host, ITestOutputHelper outpu
     public async Task ALongSweepContinuesAsNewAcrossGenerationsAndRunsItsWholeBudget()
     {
         using var api = host.Client();
-        var spec = new
-        {
-            name = "generations",
-            parameters = new object[] { new { name = "x1", kind = "double", min = -1, max = 1 } },
-            algorithm = "random",
-            objective = new { metric = "loss", direction = "minimize" },
-            parallelTrialCount = 2,
-            maxTrialCount = 7,
-            trialsPerGeneration = 3,
-            trial = new { standIn = new { function = "sphere", epochs = 1 } },
-        };
-        var start = await api.Http.PostAsJsonAsync("api/sweeps", spec);
-        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
-        var id = (string)(await start.Content.ReadFromJsonAsync<JsonObject>())!["id"]!;
-        var (_, done) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(3));
-        Assert.Equal("Completed", (string?)done!["runtimeStatus"]);
+        var spec = SphereSpec("generations", "random", maxTrials: 7, trialsPerGeneration: 3);
+        var (id, done) = await RunSweepAsync(api, spec);
         var result = done["output"]!;
         Assert.Equal(7, result["trials"]!.AsArray().Count);
         Assert.Equal(7, result["trials"]!.AsArray().Select(t => (string)t!["trialId"]!).Distinct().Count());
@@ -104,22 +91,8 @@ public sealed class SweepApiTests(LocalHostFixture host, ITestOutputHelper outpu
     public async Task ASweepScoredByCrossValidationReportsMeanAndSpreadPerTrial()
     {
         using var api = host.Client();
-        var spec = new
-        {
-            name = "cv",
-            parameters = new object[] { new { name = "x1", kind = "double", min = -1, max = 1 } },
-            algorithm = "sobol",
-            objective = new { metric = "loss", direction = "minimize" },
-            parallelTrialCount = 2,
-            maxTrialCount = 2,
-            crossValidationFolds = 3,
-            trial = new { standIn = new { function = "sphere", epochs = 1 } },
-        };
-        var start = await api.Http.PostAsJsonAsync("api/sweeps", spec);
-        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
-        var id = (string)(await start.Content.ReadFromJsonAsync<JsonObject>())!["id"]!;
-        var (_, done) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(3));
-        Assert.Equal("Completed", (string?)done!["runtimeStatus"]);
+        var spec = SphereSpec("cv", "sobol", maxTrials: 2, crossValidationFolds: 3);
+        var (id, done) = await RunSweepAsync(api, spec);
 
         var trialId = (string)done["output"]!["best"]!["trialId"]!;
         var run = await api.Http.GetFromJsonAsync<JsonObject>($"api/sweeps/{id}/trials/{trialId}");
@@ -166,5 +139,36 @@ public sealed class SweepApiTests(LocalHostFixture host, ITestOutputHelper outpu
         Assert.Contains("unknown algorithm", (string?)genericBody["error"]);
 
         Assert.Equal(HttpStatusCode.NotFound, (await api.Http.GetAsync("api/sweeps/no-such-sweep/trials")).StatusCode);
+    }
+
+    /// <summary>A one-parameter sweep of 1-epoch stand-in trials on the sphere function.</summary>
+    private static Dictionary<string, object> SphereSpec(string name, string algorithm, int maxTrials, int? trialsPerGeneration = null, int? crossValidationFolds = null)
+    {
+        var spec = new Dictionary<string, object>
+        {
+            ["name"] = name,
+            ["parameters"] = new object[] { new { name = "x1", kind = "double", min = -1, max = 1 } },
+            ["algorithm"] = algorithm,
+            ["objective"] = new { metric = "loss", direction = "minimize" },
+            ["parallelTrialCount"] = 2,
+            ["maxTrialCount"] = maxTrials,
+            ["trial"] = new { standIn = new { function = "sphere", epochs = 1 } },
+        };
+        if (trialsPerGeneration is { } perGeneration)
+            spec["trialsPerGeneration"] = perGeneration;
+        if (crossValidationFolds is { } folds)
+            spec["crossValidationFolds"] = folds;
+        return spec;
+    }
+
+    /// <summary>Starts a sweep through the API and waits until it completes.</summary>
+    private static async Task<(string Id, JsonObject Done)> RunSweepAsync(ApiClient api, object spec)
+    {
+        var start = await api.Http.PostAsJsonAsync("api/sweeps", spec);
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var id = (string)(await start.Content.ReadFromJsonAsync<JsonObject>())!["id"]!;
+        var (_, done) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(3));
+        Assert.Equal("Completed", (string?)done!["runtimeStatus"]);
+        return (id, done);
     }
 }
