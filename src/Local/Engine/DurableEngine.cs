@@ -67,6 +67,7 @@ public sealed class DurableEngine : IAsyncDisposable
             MaxConcurrentTaskOrchestrationWorkItems = options.MaxConcurrentOrchestrations,
             MaxQueuePollingInterval = options.MaxQueuePollingInterval,
             WorkItemQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
+            ControlQueueVisibilityTimeout = options.ControlQueueVisibilityTimeout,
 
             // When on, keeps a running orchestration in memory between episodes instead of replaying its
             // history on every batch of activity results (see EngineOptions.ExtendedSessions).

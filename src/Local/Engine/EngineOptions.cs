@@ -46,4 +46,13 @@ public sealed class EngineOptions
     public TimeSpan MaxQueuePollingInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan WorkItemVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long a control-queue message (an activity result, a sub-orchestration completion, an event)
+    /// stays invisible after a host dequeues it. DTFx's default is 5 minutes: a host killed with messages
+    /// in hand left its orchestrations stalled that long before the next partition owner saw them again
+    /// (a killed sweep waited 5 minutes for one activity result). Episodes here take milliseconds, so 30 s
+    /// loses nothing and a crashed host's work resumes within about a lease interval.
+    /// </summary>
+    public TimeSpan ControlQueueVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
