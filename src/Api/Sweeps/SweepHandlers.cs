@@ -63,10 +63,7 @@ public sealed class SweepHandlers(ITrackingStore store)
     {
         var sweep = await SweepAsync(http);
         var runs = await store.ListRunsAsync(sweep.SweepId, http.RequestAborted);
-        var sign = sweep.Spec.Objective.Direction == ObjectiveDirection.Maximize ? -1 : 1;
-        var ordered = runs
-            .OrderBy(r => r.Objective is null ? 1 : 0)
-            .ThenBy(r => r.Objective is { } o ? sign * o : 0)
+        var ordered = TrialRanking.BestFirst(runs, r => r.Objective, sweep.Spec.Objective.Direction)
             .ThenBy(r => r.RunId, StringComparer.Ordinal)
             .Select((r, rank) => new
             {

@@ -98,9 +98,8 @@ public static class RunReportMarkdown
     {
         var scored = sweep.Trials.Where(t => t.Objective is not null).ToList();
         bool maximize = sweep.Best?.Objective is not { } best || scored.Count == 0 || best >= scored.Max(t => t.Objective!.Value);
-        var ordered = maximize ? scored.OrderByDescending(t => t.Objective) : scored.OrderBy(t => t.Objective);
-        return ordered.ThenBy(t => t.TrialId, StringComparer.Ordinal)
-            .Concat(sweep.Trials.Where(t => t.Objective is null).OrderBy(t => t.TrialId, StringComparer.Ordinal));
+        return TrialRanking.BestFirst(sweep.Trials, t => t.Objective, maximize ? ObjectiveDirection.Maximize : ObjectiveDirection.Minimize)
+            .ThenBy(t => t.TrialId, StringComparer.Ordinal);
     }
 
     private static void Row(StringBuilder md, params string[] cells) =>

@@ -369,10 +369,7 @@ public static class HyperparameterSweep
     /// <summary>Trials best first; trials without an objective (failed) last, in start order.</summary>
     private static List<TrialSummary> Summaries(SweepSpec spec, IEnumerable<TrialRecord> finished)
     {
-        var sign = spec.Objective.Direction == ObjectiveDirection.Maximize ? -1 : 1;
-        return finished
-            .OrderBy(r => r.Objective is null ? 1 : 0)
-            .ThenBy(r => r.Objective is { } o ? sign * o : 0)
+        return TrialRanking.BestFirst(finished, r => r.Objective, spec.Objective.Direction)
             .ThenBy(r => r.Index)
             .Select(Summary)
             .ToList();
