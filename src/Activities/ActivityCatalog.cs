@@ -92,6 +92,7 @@ public static class ActivityCatalog
         services.AddSingleton<BlobStepCache>();
         services.AddSingleton<BlobLineageStore>();
         services.AddSingleton<IPipelineRunReader>(sp => sp.GetRequiredService<BlobLineageStore>());
+        services.AddSingleton<IPipelineSpecStore, BlobPipelineSpecStore>();
         services.AddTransient<LookupStepCacheActivity>();
         services.AddTransient<StoreStepCacheActivity>();
         services.AddTransient<RecordLineageActivity>();

@@ -18,6 +18,15 @@ public static class ApiRoutes
     public const string SweepTrialMetrics = "api/sweeps/{sweep}/trials/{trial}/metrics";
     public const string SweepCompare = "api/sweeps/{sweep}/compare";
 
+    /// <summary>PUT stores a pipeline spec under its name; GET reads it.</summary>
+    public const string Pipeline = "api/pipelines/{name}";
+
+    /// <summary>POST starts a run of the pipeline, from the spec in the body or the stored one.</summary>
+    public const string PipelineRuns = "api/pipelines/{name}/runs";
+
+    /// <summary>GET lists runs (?pipeline=, ?state=).</summary>
+    public const string AllPipelineRuns = "api/pipelines/runs";
+
     /// <summary>A pipeline run's lineage (every step: inputs → outputs, timing, cached or not).</summary>
     public const string PipelineRun = "api/pipelines/runs/{run}";
 

@@ -17,6 +17,10 @@ public static class HttpJson
     public static Task ErrorAsync(HttpContext http, int status, string message) =>
         WriteAsync(http, status, new ErrorBody(message));
 
+    /// <summary>A 400 that lists every problem of an input at once: <c>{"error": "invalid X: a; b", "problems": [a, b]}</c>.</summary>
+    public static Task ProblemsAsync(HttpContext http, string what, IReadOnlyList<string> problems) =>
+        WriteAsync(http, StatusCodes.Status400BadRequest, new ProblemsBody($"invalid {what}: {string.Join("; ", problems)}", problems));
+
     /// <summary>
     /// Reads the body as one JSON value. An empty body is <c>null</c> (no input); anything that is
     /// not JSON is a <see cref="BadRequestException"/> carrying the parser's position.
@@ -53,6 +57,8 @@ public static class HttpJson
 }
 
 public sealed record ErrorBody(string Error);
+
+public sealed record ProblemsBody(string Error, IReadOnlyList<string> Problems);
 
 /// <summary>Bad input from a caller: handlers turn it into a 4xx with the message, never a 500.</summary>
 public sealed class BadRequestException(string message, int status = StatusCodes.Status400BadRequest) : Exception(message)

@@ -13,6 +13,7 @@ public static class OrchestrationNames
     public const string StandInTrial = "StandInTrial";
     public const string CrossValidate = "CrossValidate";
     public const string MnistPipeline = "MnistPipeline";
+    public const string TrainingPipeline = "TrainingPipeline";
 }
 
 public static class ActivityNames
@@ -37,4 +38,17 @@ public static class ActivityNames
     public const string MoveModelAlias = "MoveModelAlias";
     public const string SmokeInference = "SmokeInference";
     public const string WriteRunReport = "WriteRunReport";
+}
+
+/// <summary>
+/// Instance-id conventions of a pipeline run's children, in one place: the run's sweep is <c>{run}-sweep</c>,
+/// its trials <c>{run}-sweep-t001</c>…, the final retrain <c>{run}-retrain</c>. Progress displays find them by these.
+/// </summary>
+public static class InstanceIds
+{
+    public static string Sweep(string runId) => $"{runId}-sweep";
+
+    public static string Trial(string sweepId, int index) => $"{sweepId}-t{index:D3}";
+
+    public static string Retrain(string runId) => $"{runId}-retrain";
 }

@@ -40,4 +40,8 @@ public static class OrchestratorFunctions
     [Function(OrchestrationNames.MnistPipeline)]
     public static Task<MnistPipelineResult> MnistPipeline([OrchestrationTrigger] TaskOrchestrationContext context) =>
         Orchestrations.Pipelines.MnistPipeline.RunAsync(context, context.GetInput<MnistPipelineInput>());
+
+    [Function(OrchestrationNames.TrainingPipeline)]
+    public static Task<PipelineRunResult> TrainingPipeline([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        Orchestrations.Pipelines.TrainingPipeline.RunAsync(context, context.GetInput<PipelineSpec>());
 }

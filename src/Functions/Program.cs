@@ -24,6 +24,7 @@ builder.Services.Configure<WorkerOptions>(options => options.Serializer = new Js
 builder.Services.AddMlActivities();
 builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
 builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
+builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();
 builder.Services.AddSingleton<IStorageClients>(_ => new ConnectionStringStorageClients(_ =>
     Task.FromResult(builder.Configuration["AzureWebJobsStorage"] ?? throw new InvalidOperationException("AzureWebJobsStorage is not set"))));
 builder.Services.Configure<DispatchOptions>(builder.Configuration.GetSection("Dispatch"));

@@ -13,8 +13,31 @@ namespace MlFunctions.Functions;
 /// and <see cref="PipelineRunHandlers"/>. Attribute
 /// routes must be constants: they are the <see cref="ApiRoutes"/> ones, which the local host maps too.
 /// </summary>
-public sealed class TrackingFunctions(SweepHandlers handlers, PipelineRunHandlers pipelineRuns, ILogger<TrackingFunctions> logger)
+public sealed class TrackingFunctions(SweepHandlers handlers, PipelineRunHandlers pipelineRuns, PipelineHandlers pipelines, ILogger<TrackingFunctions> logger)
 {
+    [Function("PutPipelineSpec")]
+    public Task PutPipelineSpec([HttpTrigger(AuthorizationLevel.Function, "put", Route = ApiRoutes.Pipeline)] HttpRequest request, string name) =>
+        Run(request, pipelines.HandlePut, ("name", name));
+
+    [Function("GetPipelineSpec")]
+    public Task GetPipelineSpec([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.Pipeline)] HttpRequest request, string name) =>
+        Run(request, pipelines.HandleGet, ("name", name));
+
+    [Function("StartPipelineRun")]
+    public Task StartPipelineRun(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = ApiRoutes.PipelineRuns)] HttpRequest request,
+        string name,
+        [DurableClient] DurableTaskClient client,
+        FunctionContext context)
+    {
+        request.RouteValues["name"] = name;
+        return ApiGuard.RunAsync(request.HttpContext, logger, () => pipelines.HandleStart(request.HttpContext, client, ManagementPayloads.Factory(client, context)));
+    }
+
+    [Function("ListPipelineRuns")]
+    public Task ListPipelineRuns([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.AllPipelineRuns)] HttpRequest request, [DurableClient] DurableTaskClient client) =>
+        ApiGuard.RunAsync(request.HttpContext, logger, () => PipelineHandlers.HandleList(request.HttpContext, client));
+
     [Function("GetPipelineRun")]
     public Task GetPipelineRun([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.PipelineRun)] HttpRequest request, string run) =>
         Run(request, pipelineRuns.HandleRun, ("run", run));

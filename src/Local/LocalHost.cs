@@ -62,6 +62,7 @@ public static class LocalHost
         builder.Services.AddMlActivities();
         builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
+        builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
         builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
         AddInference(builder);

@@ -27,6 +27,8 @@ internal sealed class LoadedModel : IAsyncDisposable
     private readonly string[] _allOutputs;
     private readonly int _transformInput = -1;
     private readonly TransformSpec? _transform;
+    private readonly TabularTransform? _table;
+    private readonly string[] _derivedOutputs = [];
 
     public LoadedModel(ModelVersion record, SessionHandle handle, long sizeBytes, BatchingOptions batching, ServingMetrics metrics, ILogger logger)
     {
@@ -34,7 +36,8 @@ internal sealed class LoadedModel : IAsyncDisposable
         _handle = handle;
         SizeBytes = sizeBytes;
         var session = handle.Session;
-        Inputs = OnnxSignature.Inputs(session);
+        var modelInputs = OnnxSignature.Inputs(session);
+        Inputs = modelInputs;
         Outputs = OnnxSignature.Outputs(session);
         _inputNames = session.InputNames.ToArray();
         _inputIndex = _inputNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i);
@@ -46,7 +49,23 @@ internal sealed class LoadedModel : IAsyncDisposable
             logger.LogWarning("Registry signature of {Model} v{Version} lists inputs [{Declared}] but the ONNX graph has [{Actual}]; serving the graph's.",
                 record.Name, record.Version, string.Join(",", declared), string.Join(",", _inputNames));
 
-        if (record.Transform is { } t)
+        if (record.Transform is { Kind: TransformSpec.TabularKind } tabular)
+        {
+            tabular.Validate();
+            if (modelInputs.Count != 1 || modelInputs[0].Datatype != Datatype.FP32 || modelInputs[0].Shape is not [_, var width] || (width >= 0 && width != tabular.Tabular!.FeatureCount))
+                throw new InvalidOperationException($"The tabular transform of {record.Name} v{record.Version} writes {tabular.Tabular!.FeatureCount} features, but the model's inputs are {string.Join(", ", modelInputs.Select(i => $"{i.Name} {i.Datatype} [{string.Join(",", i.Shape)}]"))}.");
+            _table = tabular.Tabular!;
+
+            // Clients see the raw columns and the decoded outputs; the feature vector is an internal detail.
+            Inputs = TabularInputs.Metadata(tabular.Tabular!);
+            if (Outputs.Count == 1)
+            {
+                var derived = TabularInputs.DerivedOutputs(tabular.Tabular!);
+                _derivedOutputs = derived.Select(d => d.Name).ToArray();
+                Outputs = [.. Outputs, .. derived];
+            }
+        }
+        else if (record.Transform is { } t)
         {
             t.Validate();
             var candidates = t.Input is { } name
@@ -60,7 +79,7 @@ internal sealed class LoadedModel : IAsyncDisposable
 
         // Batching along dimension 0 is sound only when every input and output has a dynamic first dimension.
         Batchable = batching.Enabled && batching.MaxBatchSize > 1
-            && Inputs.All(i => i.Shape.Length > 0 && i.Shape[0] < 0)
+            && modelInputs.All(i => i.Shape.Length > 0 && i.Shape[0] < 0)
             && Outputs.All(o => o.Shape.Length > 0 && o.Shape[0] < 0);
         if (Batchable)
             Batcher = new DynamicBatcher(this, batching, metrics, logger);
@@ -80,6 +99,9 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// </summary>
     public PreparedRequest Prepare(InferRequest request, bool alreadyTransformed)
     {
+        if (_table is not null && !alreadyTransformed)
+            return Batch([TabularInputs.Encode(_table, request.Inputs, _inputNames[0])], RequestedOutputs(request));
+
         var ordered = new InferTensor[_inputNames.Length];
         foreach (var input in request.Inputs)
         {
@@ -106,19 +128,7 @@ internal sealed class LoadedModel : IAsyncDisposable
             if (ordered[i] is null)
                 throw InferenceError.Invalid($"Missing input '{_inputNames[i]}'.");
 
-        string[] outputs;
-        if (request.Outputs is { Count: > 0 } requested)
-        {
-            foreach (var o in requested)
-                if (!_outputNames.Contains(o.Name))
-                    throw InferenceError.Invalid($"Unknown output '{o.Name}'; the model's outputs are: {string.Join(", ", _allOutputs)}.");
-            outputs = requested.Select(o => o.Name).Distinct().ToArray();
-        }
-        else
-        {
-            outputs = _allOutputs;
-        }
-
+        var outputs = RequestedOutputs(request);
         if (_transform is not null && !alreadyTransformed)
         {
             // Copy first: the caller's buffer is theirs, and a retried request must not be transformed twice.
@@ -128,6 +138,23 @@ internal sealed class LoadedModel : IAsyncDisposable
             ordered[_transformInput] = new InferTensor(source.Name, source.Datatype, source.Shape, data, source.Parameters);
         }
 
+        return Batch(ordered, outputs);
+    }
+
+    /// <summary>The outputs a request asks for (all by default): the model's own and, for a tabular model, the decoded ones.</summary>
+    private string[] RequestedOutputs(InferRequest request)
+    {
+        if (request.Outputs is not { Count: > 0 } requested)
+            return [.. _allOutputs, .. _derivedOutputs];
+        foreach (var o in requested)
+            if (!_outputNames.Contains(o.Name) && !_derivedOutputs.Contains(o.Name))
+                throw InferenceError.Invalid($"Unknown output '{o.Name}'; the model's outputs are: {string.Join(", ", _allOutputs.Concat(_derivedOutputs))}.");
+        return requested.Select(o => o.Name).Distinct().ToArray();
+    }
+
+    /// <summary>The request with its batch key: requests batch together only when their non-batch dimensions and outputs agree.</summary>
+    private PreparedRequest Batch(InferTensor[] ordered, string[] outputs)
+    {
         int rows = 0;
         string key = "";
         long first = ordered[0].Shape[0];
@@ -148,6 +175,8 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// <summary>Runs the request, through the batcher when the model batches.</summary>
     public Task<IReadOnlyList<InferTensor>> InferAsync(PreparedRequest request, CancellationToken cancellationToken)
     {
+        if (_derivedOutputs.Length > 0 && request.OutputNames.Any(_derivedOutputs.Contains))
+            return InferDerivedAsync(request, cancellationToken);
         if (Batcher is not null && request.Rows > 0)
             return Batcher.EnqueueAsync(request, cancellationToken);
         try
@@ -158,6 +187,15 @@ internal sealed class LoadedModel : IAsyncDisposable
         {
             return Task.FromException<IReadOnlyList<InferTensor>>(e);
         }
+    }
+
+    /// <summary>Runs the model for its logits and decodes them into the requested label/probabilities outputs.</summary>
+    private async Task<IReadOnlyList<InferTensor>> InferDerivedAsync(PreparedRequest request, CancellationToken cancellationToken)
+    {
+        var modelOutputs = request.OutputNames.Where(_outputNames.Contains).Union([_allOutputs[0]]).ToArray();
+        var raw = await InferAsync(request with { OutputNames = modelOutputs }, cancellationToken).ConfigureAwait(false);
+        var wanted = request.OutputNames.ToHashSet(StringComparer.Ordinal);
+        return [.. raw.Where(o => wanted.Contains(o.Name)), .. TabularInputs.Derive(_table!, raw.First(o => o.Name == _allOutputs[0]), wanted)];
     }
 
     /// <summary>One ONNX Runtime call. Thread-safe: InferenceSession.Run may be called concurrently.</summary>

@@ -31,6 +31,10 @@ public sealed class PreparedDatasetReader(BlobServiceClient blobs)
         return manifest;
     }
 
+    /// <summary>A tabular split's raw rows (see <see cref="PreparedLayout.RawRowsBlob"/>); null for image datasets, which keep raw bytes in the shards.</summary>
+    public async Task<RawRows?> ReadRawRowsAsync(PreparedDataRef data, string split, CancellationToken ct = default) =>
+        await DatasetBlobs.ReadJsonAsync<RawRows>(blobs.GetBlobContainerClient(data.Container).GetBlobClient(PreparedLayout.RawRowsBlob(data.Prefix, split)), ct);
+
     /// <summary>One split ("train", "val", "test"), loaded whole and verified.</summary>
     public async Task<PreparedShard> ReadSplitAsync(PreparedDataRef data, string split, CancellationToken ct = default) =>
         await ReadSplitAsync(data, await ReadManifestAsync(data, ct), split, ct);

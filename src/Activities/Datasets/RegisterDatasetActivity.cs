@@ -12,6 +12,12 @@ public sealed class DatasetOptions
 {
     /// <summary>Folder that relative <see cref="RegisterDatasetInput.SourceDirectories"/> resolve against (default: working directory).</summary>
     public string? Root { get; set; }
+
+    /// <summary>
+    /// Largest dataset version, all files together, that registration accepts (<c>Datasets:MaxBytes</c>). The tabular
+    /// and image readers hold a split in memory, so an unbounded upload could take the host down; 2 GiB by default.
+    /// </summary>
+    public long MaxBytes { get; set; } = 2L << 30;
 }
 
 /// <summary>
@@ -37,6 +43,12 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
             await using var stream = await source.OpenAsync(ct);
             var (sha, bytes) = await DatasetBlobs.HashAsync(stream, ct);
             files.Add(new DatasetFile(source.Name, bytes, sha));
+            var total = files.Sum(f => f.Bytes);
+            if (total > options.Value.MaxBytes)
+            {
+                throw new ArgumentException(
+                    $"dataset '{input.Name}' is over the size limit: {total:N0} bytes read so far ({files.Count} of {sources.Count} files), the limit (Datasets:MaxBytes) is {options.Value.MaxBytes:N0}; nothing was registered");
+            }
         }
 
         files.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));

@@ -31,6 +31,9 @@ internal sealed class RegisteredDataset(BlobContainerClient container, DatasetMa
     /// </summary>
     public Stream Open(string file) => Container.GetBlobClient(DatasetLayout.FileBlob(Manifest.Name, Manifest.Version, file)).OpenRead();
 
+    /// <summary>Every file as a CSV source, in name order (a CSV dataset's files form one table).</summary>
+    public IReadOnlyList<CsvSource> CsvSources() => FileNames.Select(n => new CsvSource(n, () => Open(n))).ToList();
+
     /// <summary>The labeled IDX pair for <paramref name="prefix"/> (e.g. "train", "t10k").</summary>
     public IdxLabeledReader OpenIdx(string prefix)
     {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using MlFunctions.Activities.Storage;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Training;
+using MlFunctions.Core.Transforms;
 
 namespace MlFunctions.Activities.Datasets;
 
@@ -36,13 +37,33 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         }
 
         var dataset = await RegisteredDataset.LoadAsync(service, input.Dataset, ct);
-        if (dataset.Manifest.Format != "idx")
+        Dictionary<string, PreparedShard> splits;
+        int numClasses;
+        TransformSpec transform;
+        if (dataset.Manifest.Format == "csv")
         {
-            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares labeled IDX image datasets");
-        }
+            var tabular = recipe.Tabular ?? throw new ArgumentException(
+                $"dataset {input.Dataset.Name} is a CSV table; the recipe needs tabular settings (at least columns.label, the column to predict)");
+            var prepared = await Task.Run(() => TabularPreparation.Prepare(TabularTable.Read(dataset.CsvSources(), tabular.Columns), tabular, recipe.TrainFraction, recipe.ValFraction, recipe.TestFraction, recipe.Seed), ct);
+            foreach (var (split, rows) in prepared.Raw)
+            {
+                // Raw rows first: the manifest (written last) is the commit point for them too.
+                await DatasetBlobs.WriteJsonAsync(container.GetBlobClient(PreparedLayout.RawRowsBlob(prefix, split)), rows, ct);
+            }
 
-        var (splits, numClasses) = await Task.Run(() => Split(dataset, recipe, ct), ct);
-        var transform = NormalizationStats.Compute(splits[PreparedLayout.Train]);
+            splits = prepared.Shards.ToDictionary(kv => kv.Key, kv => kv.Value);
+            numClasses = prepared.Transform.Classes.Count;
+            transform = TransformSpec.ForTable(prepared.Transform);
+        }
+        else if (dataset.Manifest.Format == "idx")
+        {
+            (splits, numClasses) = await Task.Run(() => Split(dataset, recipe, ct), ct);
+            transform = NormalizationStats.Compute(splits[PreparedLayout.Train]);
+        }
+        else
+        {
+            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares IDX image datasets and CSV tables");
+        }
 
         var (manifest, created) = await PreparedDatasetWriter.WriteAsync(
             container, prefix, input.Dataset, recipe, recipeHash, transform, numClasses, splits, ct);
@@ -52,8 +73,8 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         }
 
         logger.LogInformation(
-            "Prepared {Name}/{Version} as {Prefix}: {Counts}; mean {Mean}, std {Std}",
-            input.Dataset.Name, input.Dataset.Version, prefix, string.Join(", ", manifest.Splits.Select(s => $"{s.Name} {s.Count}")), transform.Mean[0], transform.Std[0]);
+            "Prepared {Name}/{Version} as {Prefix}: {Counts}; transform {Kind}",
+            input.Dataset.Name, input.Dataset.Version, prefix, string.Join(", ", manifest.Splits.Select(s => $"{s.Name} {s.Count}")), transform.Kind);
         return Result(prefix, manifest, alreadyPrepared: false);
     }
 

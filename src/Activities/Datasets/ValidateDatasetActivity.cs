@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using MlFunctions.Activities.Storage;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Transforms;
 
 namespace MlFunctions.Activities.Datasets;
 
@@ -87,9 +88,13 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
                 }
             }
         }
+        else if (rules.Table is { } tableColumns)
+        {
+            return ProfileTable(dataset, rules, tableColumns, reference);
+        }
         else
         {
-            var sources = dataset.FileNames.Select(n => new CsvSource(n, () => dataset.Open(n))).ToList();
+            var sources = dataset.CsvSources();
             var csv = new CsvOptions { HasHeader = rules.CsvHasHeader };
             try
             {
@@ -129,5 +134,41 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
         }
 
         return DatasetValidator.Validate(profiles, rules, reference, structural);
+    }
+
+    /// <summary>
+    /// A table with named columns: read it whole (ragged rows and mismatched headers are "readable" failures),
+    /// check the schema (every problem is its own failed check) and profile each column and the label.
+    /// </summary>
+    private static ValidationReport ProfileTable(RegisteredDataset dataset, DatasetValidationRules rules, TabularColumns columns, DatasetRef reference)
+    {
+        var checks = new List<ValidationCheck>();
+        TabularTable table;
+        try
+        {
+            table = TabularTable.Read(dataset.CsvSources(), columns);
+        }
+        catch (InvalidDataException e)
+        {
+            checks.Add(new("table", "readable", false, e.Message));
+            return new ValidationReport { Dataset = reference, Passed = false, Checks = checks, Parts = [], Rules = rules };
+        }
+
+        checks.Add(new("table", "readable", true, $"{table.Rows.Count:N0} rows of {table.Header.Count} columns"));
+        var (features, label, problems) = table.Schema(columns);
+        checks.AddRange(problems.Select(p => new ValidationCheck("table", "schema", false, p)));
+        var enough = table.Rows.Count >= rules.MinRows;
+        checks.Add(new("table", "rows", enough, enough ? $"{table.Rows.Count:N0} rows" : $"{table.Rows.Count:N0} rows, at least {rules.MinRows:N0} needed to split train/val/test"));
+        if (problems.Count > 0)
+        {
+            return new ValidationReport { Dataset = reference, Passed = false, Checks = checks, Parts = [], Rules = rules };
+        }
+
+        var profile = TabularPreparation.Profile(table, features, label);
+        checks.AddRange(profile.Inference.Select(line => new ValidationCheck("table", "column", true, line)));
+        var classes = TabularTransform.ClassesOf(profile.ClassCounts.Keys);
+        var counts = classes.Select((c, i) => (i, n: profile.ClassCounts[c])).ToDictionary(x => x.i, x => x.n);
+        var part = new DataProfile("table", [features.Count], table.Rows.Count, counts, null, null, 0, 0, 0);
+        return DatasetValidator.Validate([part], rules with { AllowNonFinite = true }, reference, checks) with { Table = profile };
     }
 }

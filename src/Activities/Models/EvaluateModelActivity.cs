@@ -1,20 +1,21 @@
-using Microsoft.ML.OnnxRuntime;
 using MlFunctions.Activities.Datasets;
 using MlFunctions.Activities.Storage;
+using MlFunctions.Core.Metrics;
 using MlFunctions.Core.Pipelines;
 using MlFunctions.Serving;
 
 namespace MlFunctions.Activities.Models;
 
 /// <summary>
-/// Scores an ONNX model on one prepared split with ONNX Runtime: the same bytes (sha256-checked) and the same
-/// session factory (CUDA, else CPU) serving will use, and the dataset's stored transform, so the number the
-/// promotion gate compares is what serving would achieve. Read-only, so retries are harmless.
+/// Scores an ONNX model on one prepared split through the serving path (<see cref="ModelScorer"/>): the split's raw
+/// inputs go in as a V2 request would carry them, and the model's own transform (the candidate's from the data it
+/// was trained on, a champion's from its registry record) is applied by serving, so the number the promotion gate
+/// compares is what serving would achieve. Read-only, so retries are harmless.
 /// </summary>
 public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStore artifacts, ISessionFactory sessions)
     : IActivity<EvaluateModelInput, EvaluateModelResult>
 {
-    /// <summary>Samples per ORT call: large enough to amortize the call, small enough to keep memory flat.</summary>
+    /// <summary>Samples per request: large enough to amortize the call, small enough to keep memory flat.</summary>
     public const int BatchSize = 256;
 
     public async Task<EvaluateModelResult> RunAsync(EvaluateModelInput input, ActivityCall call)
@@ -27,65 +28,33 @@ public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStor
 
         var reader = new PreparedDatasetReader(await storage.BlobsAsync(ct));
         var manifest = await reader.ReadManifestAsync(input.Data, ct);
-        var shard = await reader.ReadSplitAsync(input.Data, manifest, input.Split, ct);
-        var bytes = await artifacts.ReadVerifiedAsync(input.OnnxUri, input.OnnxSha256, ct);
-        using var handle = await Task.Run(() => sessions.Create(bytes, input.OnnxUri), ct);
+        var split = await RawSplit.LoadAsync(reader, input.Data, manifest, input.Split, ct);
+        await using var scorer = await ModelScorer.LoadAsync(artifacts, sessions, input.OnnxUri, input.OnnxSha256, input.Transform ?? manifest.Transform, ct);
 
-        string display = input.OnnxUri;
-        var session = handle.Session;
-        var pixels = ModelIo.PixelInput(OnnxSignature.Inputs(session), manifest.Transform.Input, display);
-        var logitsMeta = ModelIo.Logits(OnnxSignature.Outputs(session), display);
-        int classes = manifest.NumClasses;
-        int total = input.MaxSamples > 0 ? Math.Min(input.MaxSamples, shard.Count) : shard.Count;
+        int total = input.MaxSamples > 0 ? Math.Min(input.MaxSamples, split.Count) : split.Count;
         if (total == 0)
             throw new InvalidOperationException($"Split '{input.Split}' of {input.Data.Container}/{input.Data.Prefix} is empty: there is nothing to evaluate.");
-        int batch = pixels.Shape[0] > 0 ? (int)pixels.Shape[0] : BatchSize;
+        int batch = ModelIo.FixedBatch(scorer.Inputs) ?? BatchSize;
 
-        int size = shard.SampleSize, correct = 0;
-        double lossSum = 0;
-        var perClassCorrect = new int[classes];
-        var perClassTotal = new int[classes];
-        using var runOptions = new RunOptions();
+        var metrics = new ClassificationMetrics(manifest.NumClasses);
         for (int start = 0; start < total; start += batch)
         {
             ct.ThrowIfCancellationRequested();
             int rows = Math.Min(batch, total - start);
-            var data = new float[rows * size];
-            var raw = shard.Features.AsSpan(start * size, rows * size);
-            for (int i = 0; i < data.Length; i++)
-                data[i] = raw[i];
-            manifest.Transform.Apply(data);
-
-            using var value = OrtValue.CreateTensorValueFromMemory(data, ModelIo.BatchShape(pixels, shard.SampleShape, rows, display));
-            using var results = session.Run(runOptions, [pixels.Name], [value], [logitsMeta.Name]);
-            var logits = results[0].GetTensorDataAsSpan<float>();
-            if (logits.Length != rows * classes)
+            var request = split.Request(start, rows, scorer.Inputs, input.OnnxUri, $"evaluate-{call.InstanceId}-{start}");
+            var outputs = await scorer.PredictAsync(request, ct);
+            var logits = (float[])ModelIo.Logits(outputs, input.OnnxUri).Data;
+            if (logits.Length != rows * metrics.Classes)
                 throw new InvalidOperationException(
-                    $"Model {display} returned {logits.Length} logits for {rows} samples; the dataset has {classes} classes, so {rows * classes} were expected.");
+                    $"Model {input.OnnxUri} returned {logits.Length} logits for {rows} samples; the dataset has {metrics.Classes} classes, so {rows * metrics.Classes} were expected.");
             for (int r = 0; r < rows; r++)
-            {
-                int label = shard.Labels[start + r];
-                if (label < 0 || label >= classes)
-                    throw new InvalidDataException($"Sample {start + r} of split '{input.Split}' has label {label}, outside 0..{classes - 1}.");
-                var (predicted, _, logSumExp) = ModelIo.Softmax(logits.Slice(r * classes, classes));
-                lossSum += logSumExp - logits[(r * classes) + label]; // -log softmax(label)
-                perClassTotal[label]++;
-                if (predicted == label)
-                {
-                    correct++;
-                    perClassCorrect[label]++;
-                }
-            }
+                metrics.Add(logits.AsSpan(r * metrics.Classes, metrics.Classes), split.Label(start + r));
         }
 
-        return new EvaluateModelResult(
-            (double)correct / total,
-            lossSum / total,
-            total,
-            perClassCorrect.Select((c, k) => perClassTotal[k] == 0 ? 0.0 : (double)c / perClassTotal[k]).ToList(),
-            handle.Provider)
+        return new EvaluateModelResult(metrics.Accuracy, metrics.Loss, total, metrics.PerClassAccuracy, scorer.Provider)
         {
-            PerClassSamples = perClassTotal,
+            PerClassSamples = metrics.PerClassSamples,
+            Metrics = metrics.ToDictionary(),
         };
     }
 }

@@ -30,6 +30,16 @@ internal static class ModelIo
         ?? (outputs.Count == 1 ? outputs[0] : throw new InvalidOperationException(
             $"Model {model} has outputs [{string.Join(", ", outputs.Select(o => o.Name))}] and none is named '{LogitsOutput}'."));
 
+    /// <summary>The logits among a response's outputs.</summary>
+    public static InferTensor Logits(IReadOnlyList<InferTensor> outputs, string model) =>
+        outputs.FirstOrDefault(o => o.Name == LogitsOutput)
+        ?? (outputs.Count == 1 ? outputs[0] : throw new InvalidOperationException(
+            $"Model {model} answered outputs [{string.Join(", ", outputs.Select(o => o.Name))}] and none is named '{LogitsOutput}'."));
+
+    /// <summary>A fixed batch size the model's (single) input demands, if any.</summary>
+    public static int? FixedBatch(IReadOnlyList<TensorMetadata> inputs) =>
+        inputs.Count == 1 && inputs[0].Shape is [> 0 and var b, ..] ? (int)b : null;
+
     /// <summary>
     /// The input shape for <paramref name="rows"/> samples: the model's own dimensions with the batch filled in, or the
     /// data's sample shape where the model leaves dimensions dynamic. Fails clearly when the two cannot agree.
@@ -53,18 +63,5 @@ internal static class ModelIo
             throw new InvalidOperationException(
                 $"Model {model} input '{input.Name}' has shape [{string.Join(",", dims)}] but the data's samples have shape [{string.Join(",", sampleShape)}].");
         return shape;
-    }
-
-    /// <summary>Arg-max, its softmax probability and log-sum-exp of one row of logits (max-shifted, so large logits do not overflow).</summary>
-    public static (int ArgMax, double Probability, double LogSumExp) Softmax(ReadOnlySpan<float> logits)
-    {
-        int best = 0;
-        for (int c = 1; c < logits.Length; c++)
-            if (logits[c] > logits[best])
-                best = c;
-        double max = logits[best], sum = 0;
-        foreach (var l in logits)
-            sum += Math.Exp(l - max);
-        return (best, 1.0 / sum, max + Math.Log(sum));
     }
 }

@@ -90,3 +90,26 @@ public sealed class BlobLineageStore(IStorageClients storage) : IPipelineRunRead
     private async Task<BlobContainerClient> ContainerAsync(CancellationToken ct) =>
         (await storage.BlobsAsync(ct)).GetBlobContainerClient(PipelineLayout.RunsContainer);
 }
+
+/// <summary>Pipeline specs as JSON blobs, <c>pipeline-specs/{name}.json</c>; a PUT replaces the spec, runs keep the copy they started with.</summary>
+public sealed class BlobPipelineSpecStore(IStorageClients storage) : IPipelineSpecStore
+{
+    public const string Container = "pipeline-specs";
+
+    public async Task<PipelineSpec?> GetAsync(string name, CancellationToken ct = default) =>
+        await DatasetBlobs.ReadJsonAsync<PipelineSpec>((await ContainerAsync(ct)).GetBlobClient($"{name}.json"), ct);
+
+    public async Task PutAsync(PipelineSpec spec, CancellationToken ct = default) =>
+        await DatasetBlobs.WriteJsonAsync((await ContainerAsync(ct)).GetBlobClient($"{spec.Name}.json"), spec, ct);
+
+    public async Task<IReadOnlyList<string>> ListAsync(CancellationToken ct = default)
+    {
+        var names = new List<string>();
+        await foreach (var blob in (await ContainerAsync(ct)).GetBlobsAsync(cancellationToken: ct))
+            names.Add(blob.Name[..^".json".Length]);
+        return names;
+    }
+
+    private async Task<BlobContainerClient> ContainerAsync(CancellationToken ct) =>
+        await DatasetBlobs.ContainerAsync(await storage.BlobsAsync(ct), Container, ct);
+}

@@ -22,6 +22,9 @@ public static class OrchestrationInputs
             OrchestrationNames.MnistPipeline => Read<MlFunctions.Core.Pipelines.MnistPipelineInput>(body, orchestration) is { Dataset: not null } mnist
                 ? Orchestrations.Pipelines.MnistPipeline.Problems(mnist)
                 : ["the input needs a dataset: {\"dataset\": {\"name\": \"mnist\", \"sourceDirectories\": [...]}}"],
+            OrchestrationNames.TrainingPipeline => Read<MlFunctions.Core.Pipelines.PipelineSpec>(body, orchestration) is { } pipeline
+                ? pipeline.Problems()
+                : ["the input needs a pipeline spec"],
             _ => [],
         };
         if (problems.Count > 0)

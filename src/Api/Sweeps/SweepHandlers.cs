@@ -22,7 +22,7 @@ public sealed class SweepHandlers(ITrackingStore store)
         var problems = spec.Validate();
         if (problems.Count > 0)
         {
-            await HttpJson.WriteAsync(http, StatusCodes.Status400BadRequest, new SpecProblems($"invalid sweep spec: {string.Join("; ", problems)}", problems));
+            await HttpJson.ProblemsAsync(http, "sweep spec", problems);
             return;
         }
 
@@ -174,5 +174,4 @@ public sealed class SweepHandlers(ITrackingStore store)
         return slug.Length == 0 ? "sweep" : slug[..Math.Min(slug.Length, 24)];
     }
 
-    private sealed record SpecProblems(string Error, IReadOnlyList<string> Problems);
 }

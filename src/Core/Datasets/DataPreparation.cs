@@ -184,6 +184,9 @@ public sealed record PreparationRecipe
     /// <summary>Use only the first N samples of the official test set (0 = all).</summary>
     public int MaxTestSamples { get; init; }
 
+    /// <summary>For CSV datasets: the columns and the feature encoding. Null for IDX (and then absent from the hash's JSON).</summary>
+    public TabularRecipe? Tabular { get; init; }
+
     public string Hash() =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("prep-v1\n" + JsonSerializer.Serialize(this, MlJson.Options))))[..12];
 }
@@ -239,6 +242,9 @@ public static class PreparedLayout
 
     public static string ShardBlob(string prefix, string split) => $"{prefix}/{split}.mlfs";
 
+    /// <summary>A tabular split's raw rows (<see cref="RawRows"/>), which evaluation sends through serving.</summary>
+    public static string RawRowsBlob(string prefix, string split) => $"{prefix}/{split}.rows.json";
+
     public static string ContentHash(IEnumerable<PreparedSplit> splits, TransformSpec transform)
     {
         var text = new StringBuilder();
@@ -258,12 +264,27 @@ public static class ShardOps
     public static PreparedShard Take(PreparedShard source, int[] indices)
     {
         var size = source.SampleSize;
-        var features = new byte[checked(indices.Length * size)];
         var labels = new int[indices.Length];
         for (var i = 0; i < indices.Length; i++)
         {
-            source.Features.AsSpan(indices[i] * size, size).CopyTo(features.AsSpan(i * size));
             labels[i] = source.Labels[indices[i]];
+        }
+
+        if (source.FloatFeatures is { } floats)
+        {
+            var taken = new float[checked(indices.Length * size)];
+            for (var i = 0; i < indices.Length; i++)
+            {
+                floats.AsSpan(indices[i] * size, size).CopyTo(taken.AsSpan(i * size));
+            }
+
+            return new PreparedShard(source.SampleShape, taken, labels);
+        }
+
+        var features = new byte[checked(indices.Length * size)];
+        for (var i = 0; i < indices.Length; i++)
+        {
+            source.Features.AsSpan(indices[i] * size, size).CopyTo(features.AsSpan(i * size));
         }
 
         return new PreparedShard(source.SampleShape, features, labels);

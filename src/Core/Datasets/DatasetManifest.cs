@@ -124,9 +124,11 @@ public static partial class DatasetLayout
     }
 
     /// <summary>Dataset names become blob folders: lower-case letters, digits, '-', '_' and '.'.</summary>
+    public static bool IsValidName(string? name) => name is not null && DatasetName().IsMatch(name);
+
     public static void ValidateName(string name)
     {
-        if (!DatasetName().IsMatch(name))
+        if (!IsValidName(name))
         {
             throw new ArgumentException($"dataset name '{name}' must be 1-63 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit");
         }

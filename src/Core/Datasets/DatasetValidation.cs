@@ -32,6 +32,12 @@ public sealed record DatasetValidationRules
 
     public bool CsvHasHeader { get; init; } = true;
 
+    /// <summary>For CSV tables with named columns (a tabular pipeline): the schema to check, all problems at once.</summary>
+    public TabularColumns? Table { get; init; }
+
+    /// <summary>The table must have at least this many rows (tabular pipelines need enough to split three ways).</summary>
+    public int MinRows { get; init; } = 1;
+
     public static DatasetValidationRules Mnist { get; } = new()
     {
         SampleShape = [28, 28],
@@ -158,6 +164,9 @@ public sealed record ValidationReport
     public required IReadOnlyList<DataProfile> Parts { get; init; }
 
     public DatasetValidationRules? Rules { get; init; }
+
+    /// <summary>A CSV table's schema as inferred, per-column statistics and class balance (null for IDX).</summary>
+    public TableProfile? Table { get; init; }
 
     public IReadOnlyList<string> Violations => Checks.Where(c => !c.Passed).Select(c => $"{c.Part}: {c.Detail}").ToList();
 }

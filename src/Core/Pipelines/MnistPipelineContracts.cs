@@ -2,6 +2,7 @@ using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Registry;
 using MlFunctions.Core.Sweeps;
 using MlFunctions.Core.Training;
+using MlFunctions.Core.Transforms;
 
 namespace MlFunctions.Core.Pipelines;
 
@@ -96,14 +97,20 @@ public sealed record MnistPipelineResult
     public string? ReportMarkdownUri { get; init; }
 }
 
-/// <summary>Input of <c>EvaluateModel</c>: an ONNX model scored with ONNX Runtime on one prepared split.</summary>
-public sealed record EvaluateModelInput(string OnnxUri, string OnnxSha256, PreparedDataRef Data, string Split = "test", int MaxSamples = 0);
+/// <summary>
+/// Input of <c>EvaluateModel</c>: an ONNX model scored through serving on one prepared split's raw inputs, with
+/// <see cref="Transform"/> (a champion's own, from its registry record) or, when null, the prepared data's.
+/// </summary>
+public sealed record EvaluateModelInput(string OnnxUri, string OnnxSha256, PreparedDataRef Data, string Split = "test", int MaxSamples = 0, TransformSpec? Transform = null);
 
 /// <summary>Accuracy and mean cross-entropy on the split, per-class accuracy, and the execution provider used.</summary>
 public sealed record EvaluateModelResult(double Accuracy, double Loss, int Samples, IReadOnlyList<double> PerClassAccuracy, string Provider)
 {
     /// <summary>Samples of each class in the evaluated split: a class with none has accuracy 0 there, which means "not measured".</summary>
     public IReadOnlyList<int> PerClassSamples { get; init; } = [];
+
+    /// <summary>Every metric by its <see cref="Metrics.MetricNames"/> name: accuracy, loss, f1 and, for two classes, auc.</summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
 }
 
 /// <summary>

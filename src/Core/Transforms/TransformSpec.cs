@@ -18,8 +18,11 @@ public sealed record TransformSpec
     /// <summary>The schema version this code understands.</summary>
     public const int CurrentSchemaVersion = 1;
 
-    /// <summary>The kind this code implements; unknown kinds are refused rather than silently skipped.</summary>
+    /// <summary>The kinds this code implements; unknown kinds are refused rather than silently skipped.</summary>
     public const string ScaleNormalizeKind = "scale_normalize";
+
+    /// <summary>Named raw fields (a CSV row) → one feature vector, by <see cref="Tabular"/>.</summary>
+    public const string TabularKind = "tabular";
 
     [JsonPropertyName("schemaVersion")]
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
@@ -44,6 +47,21 @@ public sealed record TransformSpec
     [JsonPropertyName("planeSize")]
     public int PlaneSize { get; init; }
 
+    /// <summary>The fitted column encodings when <see cref="Kind"/> is <see cref="TabularKind"/>.</summary>
+    [JsonPropertyName("tabular")]
+    public TabularTransform? Tabular { get; init; }
+
+    /// <summary>A tabular transform: serving encodes named raw fields with it.</summary>
+    public static TransformSpec ForTable(TabularTransform table) => new() { Kind = TabularKind, Tabular = table };
+
+    /// <summary>The transform as the worker applies it to stored shard features: scaling of raw bytes, nothing for
+    /// tabular shards, which are stored already encoded (the encoding needs the raw text, which shards do not keep).</summary>
+    public void ApplyToStored(Span<float> buffer)
+    {
+        if (Kind != TabularKind)
+            Apply(buffer);
+    }
+
     /// <summary>The MNIST transform: bytes 0..255 to the normalized range the model was trained on.</summary>
     public static TransformSpec Mnist(string? input = null) => new()
     {
@@ -59,8 +77,15 @@ public sealed record TransformSpec
     {
         if (SchemaVersion < 1 || SchemaVersion > CurrentSchemaVersion)
             throw new ArgumentException($"Transform schema version {SchemaVersion} is not supported (this build understands 1..{CurrentSchemaVersion}).");
+        if (Kind == TabularKind)
+        {
+            if (Tabular is not { Columns.Count: > 0, Classes.Count: > 0 })
+                throw new ArgumentException("A tabular transform needs its fitted columns and classes.");
+            return;
+        }
+
         if (Kind != ScaleNormalizeKind)
-            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}').");
+            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}' or '{TabularKind}').");
         if (Mean is null || Std is null || Mean.Length == 0 || Mean.Length != Std.Length)
             throw new ArgumentException("Transform mean and std must be non-empty and of equal length.");
         if (Std.Any(s => s == 0f || !float.IsFinite(s)))
@@ -78,6 +103,8 @@ public sealed record TransformSpec
     public void Apply(Span<float> buffer)
     {
         Validate();
+        if (Kind == TabularKind)
+            throw new InvalidOperationException("A tabular transform encodes named raw fields (TabularTransform.Encode), not a float buffer.");
         if (Mean.Length == 1)
         {
             // Fold (x*s - m)/d into x*a + b: one multiply-add per element keeps the hot path cheap.

@@ -9,10 +9,15 @@ using static TorchSharp.torch;
 
 namespace MlFunctions.GpuWorker.Data;
 
-/// <summary>One split loaded as raw shards (uint8 features, int labels), before the transform.</summary>
-public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Features, int[] Labels)
+/// <summary>
+/// One split loaded as raw shards, before the transform: uint8 features (images), or float features already
+/// encoded by a tabular transform (<see cref="Floats"/>), and int labels.
+/// </summary>
+public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Features, int[] Labels, float[]? Floats = null)
 {
     public int Count => Labels.Length;
+
+    private int SampleSize => SampleShape.Aggregate(1, (a, b) => a * b);
 
     public static PreparedSplit Concat(string name, IReadOnlyList<PreparedShard> shards)
     {
@@ -21,11 +26,12 @@ public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Featur
         var shape = shards[0].SampleShape;
         foreach (var s in shards)
         {
-            if (!s.SampleShape.SequenceEqual(shape))
-                throw new InvalidDataException($"split '{name}': shard sample shapes differ ([{string.Join(",", shape)}] vs [{string.Join(",", s.SampleShape)}])");
+            if (!s.SampleShape.SequenceEqual(shape) || (s.FloatFeatures is null) != (shards[0].FloatFeatures is null))
+                throw new InvalidDataException($"split '{name}': shard sample shapes or element types differ ([{string.Join(",", shape)}] vs [{string.Join(",", s.SampleShape)}])");
         }
 
-        return new PreparedSplit(name, shape, shards.SelectMany(s => s.Features).ToArray(), shards.SelectMany(s => s.Labels).ToArray());
+        var floats = shards[0].FloatFeatures is null ? null : shards.SelectMany(s => s.FloatFeatures!).ToArray();
+        return new PreparedSplit(name, shape, shards.SelectMany(s => s.Features).ToArray(), shards.SelectMany(s => s.Labels).ToArray(), floats);
     }
 
     /// <summary>Several splits as one (train+val for a final retrain).</summary>
@@ -34,37 +40,55 @@ public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Featur
         var parts = splits.Where(s => s.Count > 0).ToArray();
         if (parts.Length == 0)
             return new PreparedSplit(name, [], [], []);
-        if (parts.Any(p => !p.SampleShape.SequenceEqual(parts[0].SampleShape)))
-            throw new InvalidDataException($"cannot merge splits {string.Join(", ", parts.Select(p => p.Name))}: sample shapes differ");
-        return new PreparedSplit(name, parts[0].SampleShape, parts.SelectMany(p => p.Features).ToArray(), parts.SelectMany(p => p.Labels).ToArray());
+        if (parts.Any(p => !p.SampleShape.SequenceEqual(parts[0].SampleShape) || (p.Floats is null) != (parts[0].Floats is null)))
+            throw new InvalidDataException($"cannot merge splits {string.Join(", ", parts.Select(p => p.Name))}: sample shapes or element types differ");
+        var floats = parts[0].Floats is null ? null : parts.SelectMany(p => p.Floats!).ToArray();
+        return new PreparedSplit(name, parts[0].SampleShape, parts.SelectMany(p => p.Features).ToArray(), parts.SelectMany(p => p.Labels).ToArray(), floats);
     }
 
     /// <summary>Splits this set into (train, held-out) for one cross-validation fold.</summary>
     public (PreparedSplit Train, PreparedSplit HeldOut) Fold(CrossValidationFold fold)
     {
-        var size = SampleShape.Aggregate(1, (a, b) => a * b);
         var held = Enumerable.Range(0, Count).Where(fold.Holds).ToArray();
         var kept = Enumerable.Range(0, Count).Where(i => !fold.Holds(i)).ToArray();
-        return (Select($"{Name}-without-fold{fold.Index}", kept, size), Select($"{Name}-fold{fold.Index}", held, size));
+        return (Select($"{Name}-without-fold{fold.Index}", kept), Select($"{Name}-fold{fold.Index}", held));
     }
 
-    private PreparedSplit Select(string name, int[] indices, int size)
+    private PreparedSplit Select(string name, int[] indices)
     {
+        var size = SampleSize;
+        var labels = indices.Select(i => Labels[i]).ToArray();
+        if (Floats is { } source)
+        {
+            var taken = new float[(long)indices.Length * size];
+            for (var j = 0; j < indices.Length; j++)
+                Array.Copy(source, (long)indices[j] * size, taken, (long)j * size, size);
+            return new PreparedSplit(name, SampleShape, [], labels, taken);
+        }
+
         var features = new byte[(long)indices.Length * size];
         for (var j = 0; j < indices.Length; j++)
             Array.Copy(Features, (long)indices[j] * size, features, (long)j * size, size);
-        return new PreparedSplit(name, SampleShape, features, indices.Select(i => Labels[i]).ToArray());
+        return new PreparedSplit(name, SampleShape, features, labels);
     }
 
     /// <summary>Applies <paramref name="transform"/> and uploads features [n, ...shape] (float32) and labels (int64) to <paramref name="device"/>.</summary>
     public (Tensor Features, Tensor Labels) ToTensors(TransformSpec transform, Device device, int limit = 0)
     {
         var n = limit > 0 ? Math.Min(limit, Count) : Count;
-        var size = SampleShape.Aggregate(1, (a, b) => a * b);
+        var size = SampleSize;
         var buffer = new float[(long)n * size];
-        for (var i = 0; i < buffer.Length; i++)
-            buffer[i] = Features[i];
-        transform.Apply(buffer);
+        if (Floats is { } floats)
+        {
+            Array.Copy(floats, buffer, buffer.Length);
+        }
+        else
+        {
+            for (var i = 0; i < buffer.Length; i++)
+                buffer[i] = Features[i];
+        }
+
+        transform.ApplyToStored(buffer);
         var labels = new long[n];
         for (var i = 0; i < n; i++)
             labels[i] = Labels[i];

@@ -306,7 +306,7 @@ public static class MnistCommand
         {
             var step = pipeline?.ReadCustomStatusAs<PipelineProgress>()?.Step ?? "starting";
             var line = $"[{step}]";
-            if (step == "sweep" && await client.GetInstanceAsync($"{runId}-sweep", getInputsAndOutputs: true, ct) is { } sweep && sweep.ReadCustomStatusAs<SweepStatus>() is { } s)
+            if (step == "sweep" && await client.GetInstanceAsync(InstanceIds.Sweep(runId), getInputsAndOutputs: true, ct) is { } sweep && sweep.ReadCustomStatusAs<SweepStatus>() is { } s)
             {
                 var finished = s.Done + s.Failed + s.EarlyStopped;
                 line += $" trials {Bar(finished, input.Sweep.MaxTrials)} {finished}/{input.Sweep.MaxTrials} done, {s.Running} running";
@@ -314,11 +314,11 @@ public static class MnistCommand
                     line += string.Create(CultureInfo.InvariantCulture, $", best val_accuracy {best:F4} ({s.Best.Parameters.GetValueOrDefault("model", "mlp")})");
                 for (var t = 1; t <= s.Started; t++)
                 {
-                    if (await client.GetInstanceAsync($"{runId}-sweep-t{t:D3}", getInputsAndOutputs: true, ct) is { IsRunning: true } trial && trial.ReadCustomStatusAs<TrainModelStatus>() is { } ts)
+                    if (await client.GetInstanceAsync(InstanceIds.Trial(InstanceIds.Sweep(runId), t), getInputsAndOutputs: true, ct) is { IsRunning: true } trial && trial.ReadCustomStatusAs<TrainModelStatus>() is { } ts)
                         line += $" | t{t:D3} epoch {ts.EpochsDone}/{input.Sweep.Epochs}";
                 }
             }
-            else if (step == "retrain" && await client.GetInstanceAsync($"{runId}-retrain", getInputsAndOutputs: true, ct) is { } retrain && retrain.ReadCustomStatusAs<TrainModelStatus>() is { } r)
+            else if (step == "retrain" && await client.GetInstanceAsync(InstanceIds.Retrain(runId), getInputsAndOutputs: true, ct) is { } retrain && retrain.ReadCustomStatusAs<TrainModelStatus>() is { } r)
             {
                 line += $" epochs {Bar(r.EpochsDone, input.RetrainEpochs)} {r.EpochsDone}/{input.RetrainEpochs}";
                 if (r.Last is { } m)

@@ -53,6 +53,11 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.SweepCompare, Guarded(sweeps.HandleCompare));
 
         var pipelineRuns = app.Services.GetRequiredService<PipelineRunHandlers>();
+        var pipelines = app.Services.GetRequiredService<PipelineHandlers>();
+        app.MapPut(ApiRoutes.Pipeline, Guarded(pipelines.HandlePut));
+        app.MapGet(ApiRoutes.Pipeline, Guarded(pipelines.HandleGet));
+        app.MapPost(ApiRoutes.PipelineRuns, Run((http, client) => pipelines.HandleStart(http, client, Links)));
+        app.MapGet(ApiRoutes.AllPipelineRuns, Run(PipelineHandlers.HandleList));
         app.MapGet(ApiRoutes.PipelineRun, Guarded(pipelineRuns.HandleRun));
         app.MapGet(ApiRoutes.PipelineRunReport, Guarded(pipelineRuns.HandleReport));
 

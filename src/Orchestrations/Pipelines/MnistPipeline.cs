@@ -7,6 +7,7 @@ using MlFunctions.Core.Registry;
 using MlFunctions.Core.Sweeps;
 using MlFunctions.Core.Training;
 using MlFunctions.Orchestrations.Sweeps;
+using static MlFunctions.Orchestrations.Pipelines.PipelineSteps;
 
 namespace MlFunctions.Orchestrations.Pipelines;
 
@@ -20,58 +21,6 @@ namespace MlFunctions.Orchestrations.Pipelines;
 public static class MnistPipeline
 {
     public const string Champion = "champion";
-
-    // Step definitions: name, code version (bump when a step's behaviour changes, to invalidate its
-    // cache) and the cache content — content hashes and parameters, never blob names or paths.
-    private static readonly PipelineStep<RegisterDatasetInput, RegisterDatasetResult> Register =
-        PipelineStep<RegisterDatasetInput, RegisterDatasetResult>.Activity("register-dataset", "v1", ActivityNames.RegisterDataset, i => new { i.Name, i.Include });
-
-    private static readonly PipelineStep<ValidateDatasetInput, ValidationReport> Validate =
-        PipelineStep<ValidateDatasetInput, ValidationReport>.Activity("validate-dataset", "v1", ActivityNames.ValidateDataset, i => new { i.Dataset.ContentHash, i.Rules });
-
-    private static readonly PipelineStep<TransformDatasetInput, TransformDatasetResult> Transform =
-        PipelineStep<TransformDatasetInput, TransformDatasetResult>.Activity("transform-dataset", "v1", ActivityNames.TransformDataset, i => new { i.Dataset.ContentHash, i.Recipe });
-
-    private static readonly PipelineStep<SweepInput, SweepResult> Sweep =
-        PipelineStep<SweepInput, SweepResult>.SubOrchestration("sweep", "v1", OrchestrationNames.HyperparameterSweep, i => SweepContent(i.Spec));
-
-    private static readonly PipelineStep<TrainModelInput, TrainingResult> Retrain =
-        PipelineStep<TrainModelInput, TrainingResult>.SubOrchestration("retrain", "v1", OrchestrationNames.TrainModel, i => new
-        {
-            data = i.Job.Data.ContentHash,
-            i.Job.Model,
-            i.Job.Hyperparameters,
-            i.Job.TrainOnValidation,
-        });
-
-    private static readonly PipelineStep<EvaluateModelInput, EvaluateModelResult> Evaluate =
-        PipelineStep<EvaluateModelInput, EvaluateModelResult>.Activity("evaluate", "v1", ActivityNames.EvaluateModel, i => new { i.OnnxSha256, data = i.Data.ContentHash, i.Split, i.MaxSamples });
-
-    private static readonly PipelineStep<GetModelAliasInput, ModelVersion?> GetChampion =
-        PipelineStep<GetModelAliasInput, ModelVersion?>.Activity("get-champion", "v1", ActivityNames.GetModelAlias, i => i);
-
-    private static readonly PipelineStep<EvaluateModelInput, EvaluateModelResult> EvaluateChampion =
-        PipelineStep<EvaluateModelInput, EvaluateModelResult>.Activity("evaluate-champion", "v1", ActivityNames.EvaluateModel, i => new { i.OnnxSha256, data = i.Data.ContentHash, i.Split, i.MaxSamples });
-
-    private static readonly PipelineStep<ExportModelInput, ExportModelResult> Export =
-        PipelineStep<ExportModelInput, ExportModelResult>.Activity("export-onnx", "v1", ActivityNames.ExportModel, i => new { i.Model, i.OnnxSha256 });
-
-    private static readonly PipelineStep<RegisterModelVersionInput, ModelVersion> RegisterVersion =
-        PipelineStep<RegisterModelVersionInput, ModelVersion>.Activity("register-model", "v1", ActivityNames.RegisterModelVersion, i => new { i.Model, i.Draft.Sha256 });
-
-    private static readonly PipelineStep<MoveModelAliasInput, ModelAlias> Promote =
-        PipelineStep<MoveModelAliasInput, ModelAlias>.Activity("promote", "v1", ActivityNames.MoveModelAlias, i => i);
-
-    private static readonly PipelineStep<SmokeInferenceInput, SmokeInferenceResult> Smoke =
-        PipelineStep<SmokeInferenceInput, SmokeInferenceResult>.Activity("smoke-inference", "v1", ActivityNames.SmokeInference, i => new { i.Model, i.Version, data = i.Data.ContentHash, i.ImageIndex });
-
-    private static readonly PipelineStep<WriteRunReportInput, RunReportLocation> Report =
-        PipelineStep<WriteRunReportInput, RunReportLocation>.Activity("report", "v1", ActivityNames.WriteRunReport, i => new { i.RunId });
-
-    // Steps whose output is not a function of their input content (the registry changes under them,
-    // or they have side effects) never use the cache.
-    private static readonly StepOptions Io = new() { MaxAttempts = 3, FirstRetryInterval = TimeSpan.FromSeconds(2) };
-    private static readonly StepOptions Live = Io with { Cache = false };
 
     public static async Task<MnistPipelineResult> RunAsync(TaskOrchestrationContext context, MnistPipelineInput? input)
     {
@@ -116,20 +65,20 @@ public static class MnistPipeline
 
                 // 4: the sweep over both model families.
                 Progress("sweep");
-                sweep = await run.StepAsync(Sweep, new SweepInput(SweepSpecFor(input, prepared.Data)), Io with { MaxAttempts = 1, InstanceId = $"{runId}-sweep", Timeout = TimeSpan.FromHours(12) });
+                sweep = await run.StepAsync(Sweep, new SweepInput(SweepSpecFor(input, prepared.Data)), Child(InstanceIds.Sweep(runId)));
                 var best = sweep.Best ?? throw new InvalidOperationException($"the sweep finished without a successful trial: {sweep.Reason}");
                 metrics["sweep_best_val_accuracy"] = best.Objective ?? double.NaN;
 
                 // 5: the best configuration retrained on train+val, exported to ONNX by the worker.
                 Progress("retrain");
-                var job = TrialJobs.ForTrial(Template(input, prepared.Data), $"{runId}-retrain", best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId });
+                var job = TrialJobs.ForTrial(Template(input, prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId });
                 job = job with
                 {
                     TrainOnValidation = true,
                     ExportOnnx = true,
                     Hyperparameters = job.Hyperparameters with { Epochs = input.RetrainEpochs, MaxTrainSamples = input.RetrainMaxSamples },
                 };
-                var trained = await run.StepAsync(Retrain, new TrainModelInput(job, 3, 600), Io with { MaxAttempts = 1, InstanceId = $"{runId}-retrain", Timeout = TimeSpan.FromHours(12) });
+                var trained = await run.StepAsync(Retrain, new TrainModelInput(job, 3, 600), Child(InstanceIds.Retrain(runId)));
                 if (trained.OnnxUri is null || trained.OnnxSha256 is null)
                 {
                     throw new InvalidOperationException($"the retrain job {trained.JobId} produced no ONNX export");
@@ -148,7 +97,7 @@ public static class MnistPipeline
                 double? championAccuracy = null;
                 if (champion is not null)
                 {
-                    var scored = await run.StepAsync(EvaluateChampion, new EvaluateModelInput(champion.ArtifactUri, champion.Sha256, prepared.Data));
+                    var scored = await run.StepAsync(EvaluateChampion, new EvaluateModelInput(champion.ArtifactUri, champion.Sha256, prepared.Data, Transform: champion.Transform));
                     championAccuracy = scored.Accuracy;
                     metrics["champion_test_accuracy"] = scored.Accuracy;
                 }
@@ -296,13 +245,6 @@ public static class MnistPipeline
         // Cosine decay: the last epochs at a small learning rate settle the weights (≈ +0.3 points on MNIST).
         Hyperparameters = new HyperParameters { Seed = input.Sweep.Seed, LrSchedule = "cosine" },
         Data = data,
-    };
-
-    /// <summary>The sweep's cache content: the data's content hash and every setting, not where the data lives.</summary>
-    private static object SweepContent(SweepSpec spec) => new
-    {
-        data = spec.Trial.Job?.Data.ContentHash,
-        spec = spec with { Trial = spec.Trial with { Job = spec.Trial.Job! with { Data = spec.Trial.Job.Data with { Container = "", Prefix = "" } } } },
     };
 
     /// <summary>Every problem with the input (also checked by the HTTP starters before scheduling).</summary>

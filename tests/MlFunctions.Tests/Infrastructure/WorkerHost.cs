@@ -11,7 +11,7 @@ namespace MlFunctions.Tests.Infrastructure;
 /// </summary>
 public static class WorkerHost
 {
-    public static async Task<WebApplication> StartAsync(string name, string key, string dataPath)
+    public static async Task<WebApplication> StartAsync(string name, string key, string dataPath, params string[] settings)
     {
         Assert.True(
             WorkerProcesses.FindWorker(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()) is not null,
@@ -22,6 +22,7 @@ public static class WorkerHost
             "--Local:TaskHub", TestStorage.NewTaskHub(name), "--Local:ApiKey", key, "--Local:DataPath", dataPath,
             "--Local:Workers", "1", "--Dispatch:JobsQueue", $"training-{name}-" + Guid.NewGuid().ToString("N")[..8],
             "--Worker:Threads", "2", "--Worker:PollIntervalMilliseconds", "200", "--Logging:LogLevel:Default", "Warning",
+            .. settings,
         ]);
         await app.StartAsync();
         return app;

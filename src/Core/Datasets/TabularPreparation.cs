@@ -1,0 +1,147 @@
+using MlFunctions.Core.Transforms;
+
+namespace MlFunctions.Core.Datasets;
+
+/// <summary>How a CSV dataset is prepared: which columns mean what, and how features are encoded.</summary>
+public sealed record TabularRecipe
+{
+    public TabularColumns Columns { get; init; } = new();
+
+    public TabularTransformOptions Transform { get; init; } = new();
+}
+
+/// <summary>Per-column statistics of a table (raw values, every row), stored in the validation report.</summary>
+public sealed record ColumnProfile(
+    string Name,
+    ColumnKind Kind,
+    bool Inferred,
+    long Count,
+    long Missing,
+    long Distinct,
+    double? Min,
+    double? Max,
+    double? Mean,
+    double? Std,
+    IReadOnlyList<KeyValuePair<string, long>> TopValues);
+
+/// <summary>The table's schema as used, its columns' statistics and the class balance of the label.</summary>
+public sealed record TableProfile(long Rows, string Label, IReadOnlyDictionary<string, long> ClassCounts, IReadOnlyList<ColumnProfile> Columns)
+{
+    /// <summary>One line per column saying what it was taken for and why ("age: numeric (inferred: every value is a number)").</summary>
+    public IReadOnlyList<string> Inference => Columns.Select(c =>
+        $"{c.Name}: {c.Kind.ToString().ToLowerInvariant()} ({(c.Inferred ? c.Kind == ColumnKind.Numeric ? "inferred: every value is a number" : "inferred: has non-numeric values" : "as named in the spec")})").ToList();
+}
+
+/// <summary>The raw cells of a split's rows, in the transform's column order: evaluation sends them through serving.</summary>
+public sealed record RawRows(IReadOnlyList<string> Columns, IReadOnlyList<string?[]> Rows, IReadOnlyList<int> Labels);
+
+/// <summary>What preparing a table produced.</summary>
+public sealed record TabularPrepared(
+    IReadOnlyDictionary<string, PreparedShard> Shards,
+    IReadOnlyDictionary<string, RawRows> Raw,
+    TabularTransform Transform,
+    TableProfile Profile);
+
+/// <summary>
+/// A CSV table to training data, pure: schema (all problems at once), a seeded stratified split, the transform
+/// fitted on the train rows only, and every split encoded with it into float shards. The val and test rows are
+/// also kept raw, so evaluation scores them through the serving path (raw fields in, the stored transform
+/// applied there), exactly as a client's request would be.
+/// </summary>
+public static class TabularPreparation
+{
+    public static TableProfile Profile(TabularTable table, IReadOnlyList<TableColumn> features, int label)
+    {
+        var columns = new List<ColumnProfile>();
+        foreach (var f in features)
+        {
+            long missing = 0;
+            var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            var numbers = new List<double>();
+            foreach (var row in table.Rows)
+            {
+                var cell = row.Values[f.Index];
+                if (TabularTable.Missing(cell))
+                {
+                    missing++;
+                    continue;
+                }
+
+                var key = cell.Trim();
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+                if (f.Kind == ColumnKind.Numeric && TabularTable.TryNumber(key, out var x))
+                {
+                    numbers.Add(x);
+                }
+            }
+
+            double? mean = numbers.Count > 0 ? numbers.Average() : null;
+            columns.Add(new ColumnProfile(
+                f.Name,
+                f.Kind,
+                f.Inferred,
+                table.Rows.Count,
+                missing,
+                counts.Count,
+                numbers.Count > 0 ? numbers.Min() : null,
+                numbers.Count > 0 ? numbers.Max() : null,
+                mean,
+                mean is { } m ? Math.Sqrt(numbers.Sum(v => (v - m) * (v - m)) / numbers.Count) : null,
+                counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Take(10).ToList()));
+        }
+
+        var classes = table.Rows.Select(r => r.Values[label].Trim()).Where(v => !TabularTable.Missing(v))
+            .GroupBy(v => v, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => (long)g.Count(), StringComparer.Ordinal);
+        return new TableProfile(table.Rows.Count, table.Header[label], classes, columns);
+    }
+
+    /// <summary>Prepares the table, or throws <see cref="InvalidDataException"/> listing every schema problem.</summary>
+    public static TabularPrepared Prepare(TabularTable table, TabularRecipe recipe, double trainFraction, double valFraction, double testFraction, long seed)
+    {
+        var (features, label, problems) = table.Schema(recipe.Columns);
+        if (problems.Count > 0)
+        {
+            throw new InvalidDataException(string.Join("; ", problems));
+        }
+
+        var classes = TabularTransform.ClassesOf(table.Rows.Select(r => r.Values[label]));
+        var classIndex = classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i, StringComparer.Ordinal);
+        var labels = table.Rows.Select(r => classIndex[r.Values[label].Trim()]).ToArray();
+        var split = StratifiedSplitter.Split(labels, trainFraction, valFraction, testFraction, seed);
+        var transform = TabularTransform.Fit(table, features, label, split.Train, recipe.Transform);
+
+        var shards = new Dictionary<string, PreparedShard>();
+        var raw = new Dictionary<string, RawRows>();
+        var names = transform.Columns.Select(c => c.Name).ToList();
+        foreach (var (name, rows) in new[] { (PreparedLayout.Train, split.Train), (PreparedLayout.Val, split.Val), (PreparedLayout.Test, split.Test) })
+        {
+            var width = transform.FeatureCount;
+            var encoded = new float[rows.Length * width];
+            var cells = new List<string?[]>(rows.Length);
+            for (var i = 0; i < rows.Length; i++)
+            {
+                var record = table.Rows[rows[i]];
+                var values = features.Select(f => (string?)record.Values[f.Index]).ToArray();
+                try
+                {
+                    transform.Encode(values, encoded.AsSpan(i * width, width));
+                }
+                catch (FormatException e)
+                {
+                    throw new InvalidDataException($"{record.Source} line {record.Line}: {e.Message}", e);
+                }
+
+                cells.Add(values);
+            }
+
+            var splitLabels = rows.Select(r => labels[r]).ToArray();
+            shards[name] = new PreparedShard([width], encoded, splitLabels);
+            if (name != PreparedLayout.Train)
+            {
+                raw[name] = new RawRows(names, cells, splitLabels);
+            }
+        }
+
+        return new TabularPrepared(shards, raw, transform, Profile(table, features, label));
+    }
+}

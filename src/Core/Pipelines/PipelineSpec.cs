@@ -1,0 +1,324 @@
+using System.Globalization;
+using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Metrics;
+using MlFunctions.Core.Registry;
+using MlFunctions.Core.Sweeps;
+using MlFunctions.Core.Training;
+using MlFunctions.Core.Transforms;
+
+namespace MlFunctions.Core.Pipelines;
+
+/// <summary>The kinds of data a pipeline spec can name.</summary>
+public static class DatasetKinds
+{
+    /// <summary>CSV files with a header (or c0..cN-1 without): named numeric and categorical columns and a label.</summary>
+    public const string Tabular = "tabular";
+
+    /// <summary>Labeled IDX image arrays ({prefix}-images-idx3-ubyte with {prefix}-labels-idx1-ubyte).</summary>
+    public const string Images = "images";
+
+    public static IReadOnlyList<string> All { get; } = [Tabular, Images];
+}
+
+/// <summary>Where a pipeline's data is and what it is.</summary>
+public sealed record PipelineDataset
+{
+    public string Kind { get; init; } = DatasetKinds.Tabular;
+
+    /// <summary>The registered dataset's name (default: the pipeline's).</summary>
+    public string? Name { get; init; }
+
+    public IReadOnlyList<string> SourceDirectories { get; init; } = [];
+
+    public string? SourceContainer { get; init; }
+
+    public string? SourcePrefix { get; init; }
+
+    public IReadOnlyList<string> Include { get; init; } = [];
+
+    /// <summary>Images: the IDX prefix of the pool that is split (e.g. "train").</summary>
+    public string Source { get; init; } = "train";
+
+    /// <summary>Images: the IDX prefix of an official test set (e.g. "t10k"); null splits test off the pool.</summary>
+    public string? TestSource { get; init; }
+
+    /// <summary>Use only the first N rows/samples (0 = all): small, fast slices.</summary>
+    public int MaxSamples { get; init; }
+}
+
+/// <summary>How train/val/test are cut (seeded, stratified by the label).</summary>
+public sealed record PipelineSplit(double Train = 0.7, double Val = 0.15, double Test = 0.15, long Seed = 1);
+
+/// <summary>The sweep a pipeline runs over the model family.</summary>
+public sealed record PipelineSweep
+{
+    public string Algorithm { get; init; } = "tpe";
+
+    public int MaxTrials { get; init; } = 6;
+
+    public int ParallelTrials { get; init; } = 2;
+
+    public int Epochs { get; init; } = 10;
+
+    /// <summary>Training samples per trial epoch (0 = all).</summary>
+    public int MaxTrainSamples { get; init; }
+
+    /// <summary>The search space; null takes the model family's default (<see cref="PipelineSpec.DefaultSpace"/>).</summary>
+    public IReadOnlyList<ParameterSpec>? Parameters { get; init; }
+
+    public long Seed { get; init; } = 1;
+}
+
+/// <summary>The promotion rule: the candidate must beat the champion on <see cref="Metric"/> by <see cref="Margin"/>.</summary>
+public sealed record PipelineGate(string? Metric = null, double Margin = 0);
+
+/// <summary>
+/// A pipeline as data: the dataset and its columns, the transform, the model family and its search space, the
+/// budget, the metric, the gate and the registered model's name. <c>TrainingPipeline</c> runs any spec; users
+/// bring their own data and models without writing an orchestration. Serialized with <see cref="Json.MlJson"/>.
+/// </summary>
+public sealed record PipelineSpec
+{
+    /// <summary>The pipeline's name: routes, upload prefixes and run ids use it.</summary>
+    public string Name { get; init; } = "";
+
+    public PipelineDataset Dataset { get; init; } = new();
+
+    /// <summary>Tabular: which column is the label, and optionally which are numeric, categorical or ignored.</summary>
+    public TabularColumns? Columns { get; init; }
+
+    public TabularTransformOptions Transform { get; init; } = new();
+
+    public PipelineSplit Split { get; init; } = new();
+
+    /// <summary>The worker's model family (the model zoo's key: "mlp", "cnn", ...).</summary>
+    public string Model { get; init; } = "mlp";
+
+    /// <summary>Fixed hyperparameters; the sweep's parameters override them per trial.</summary>
+    public HyperParameters Hyperparameters { get; init; } = new() { LrSchedule = "cosine" };
+
+    public PipelineSweep Sweep { get; init; } = new();
+
+    /// <summary>Epochs of the final retrain of the best configuration on train+val.</summary>
+    public int RetrainEpochs { get; init; } = 20;
+
+    /// <summary>The test metric reported and gated on: accuracy, auc (two classes), f1 or loss.</summary>
+    public string Metric { get; init; } = MetricNames.Accuracy;
+
+    public PipelineGate Gate { get; init; } = new();
+
+    /// <summary>The registered model (default: the pipeline's name).</summary>
+    public string? ModelName { get; init; }
+
+    public string Alias { get; init; } = "champion";
+
+    public bool Cache { get; init; } = true;
+
+    /// <summary>What started the run: http, blob or timer (recorded in lineage and the report).</summary>
+    public string Trigger { get; init; } = "http";
+
+    public string DatasetName => Dataset.Name ?? Name;
+
+    public string RegisteredModel => ModelName ?? Name;
+
+    public string GateMetric => Gate.Metric ?? Metric;
+
+    /// <summary>Names that routes reserve, so a pipeline cannot shadow them.</summary>
+    public static readonly IReadOnlyList<string> ReservedNames = ["runs", "schedules"];
+
+    /// <summary>Every problem with the spec, at once (the HTTP starter answers 400 with all of them).</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (!DatasetLayout.IsValidName(DatasetName))
+            problems.Add($"dataset.name '{DatasetName}' must be 1-63 characters of a-z, 0-9, '-', '_' or '.'");
+        if (!DatasetLayout.IsValidName(Name) || ReservedNames.Contains(Name))
+            problems.Add($"name must be 1-63 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit, and not {string.Join("/", ReservedNames)}; got '{Name}'");
+        if (!RegistryNames.IsValid(RegisteredModel))
+            problems.Add($"modelName '{RegisteredModel}' is not a valid model name");
+        if (!RegistryNames.IsValid(Alias))
+            problems.Add($"alias '{Alias}' is not a valid alias name");
+        if (!DatasetKinds.All.Contains(Dataset.Kind))
+            problems.Add($"dataset.kind must be one of {string.Join(", ", DatasetKinds.All)}, got '{Dataset.Kind}'");
+        var dirs = Dataset.SourceDirectories.Count > 0;
+        var blobs = !string.IsNullOrEmpty(Dataset.SourceContainer);
+        if (dirs == blobs)
+            problems.Add("dataset needs either sourceDirectories (folders on the host) or sourceContainer (+ sourcePrefix) for uploaded blobs, not both");
+        if (Dataset.MaxSamples < 0)
+            problems.Add($"dataset.maxSamples must be 0 (all) or positive, got {Dataset.MaxSamples}");
+        if (Dataset.Kind == DatasetKinds.Tabular)
+        {
+            if (Columns is null)
+                problems.Add("a tabular pipeline needs columns: {\"label\": \"<column to predict>\"}");
+            else
+                problems.AddRange(Columns.Problems().Select(p => "columns: " + p));
+        }
+
+        var testFraction = Dataset.Kind == DatasetKinds.Images && Dataset.TestSource is not null ? 0 : Split.Test;
+        if (Split.Train <= 0 || Split.Val <= 0 || testFraction < 0 || Math.Abs(Split.Train + Split.Val + testFraction - 1) > 1e-9)
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"split fractions must be positive and sum to 1 (train {Split.Train} + val {Split.Val} + test {testFraction})"));
+        if (Dataset.Kind == DatasetKinds.Tabular && Split.Test <= 0)
+            problems.Add("split.test must be positive: the gate scores on the test split");
+        if (!MetricNames.Classification.Contains(Metric))
+            problems.Add($"metric must be one of {string.Join(", ", MetricNames.Classification)}, got '{Metric}'");
+        if (!MetricNames.Classification.Contains(GateMetric))
+            problems.Add($"gate.metric must be one of {string.Join(", ", MetricNames.Classification)}, got '{GateMetric}'");
+        if (Gate.Margin is < 0 or > 1)
+            problems.Add($"gate.margin must be between 0 and 1, got {Gate.Margin}");
+        if (RetrainEpochs is < 1 or > 500)
+            problems.Add($"retrainEpochs must be between 1 and 500, got {RetrainEpochs}");
+        if (Sweep.MaxTrials is < 1 or > 500)
+            problems.Add($"sweep.maxTrials must be between 1 and 500, got {Sweep.MaxTrials}");
+        if (Sweep.ParallelTrials < 1)
+            problems.Add($"sweep.parallelTrials must be at least 1, got {Sweep.ParallelTrials}");
+        if (Sweep.Epochs is < 1 or > 500)
+            problems.Add($"sweep.epochs must be between 1 and 500, got {Sweep.Epochs}");
+        if (string.IsNullOrWhiteSpace(Model))
+            problems.Add("model (the model family, e.g. \"mlp\") is required");
+        problems.AddRange(SweepSpecFor(new PreparedDataRef("prepared", "x", "x")).Validate().Select(p => "sweep: " + p));
+        return problems;
+    }
+
+    /// <summary>The default search space of a model family, over the parameters <see cref="TrialJobs"/> maps.</summary>
+    public IReadOnlyList<ParameterSpec> DefaultSpace() => Model.ToLowerInvariant() switch
+    {
+        "cnn" =>
+        [
+            ParameterSpec.Double("learningRate", 3e-4, 5e-3, ParameterScale.Log),
+            ParameterSpec.Categorical("batchSize", "64", "128"),
+            ParameterSpec.Double("dropout", 0, 0.4),
+            ParameterSpec.Int("channels", 8, 32, ParameterScale.Log),
+        ],
+
+        // Tabular MLPs: small tables want small, regularized networks and a larger learning rate than images.
+        _ =>
+        [
+            ParameterSpec.Double("learningRate", 1e-3, 3e-2, ParameterScale.Log),
+            ParameterSpec.Int("hiddenSize", 16, 256, ParameterScale.Log),
+            ParameterSpec.Int("hiddenLayers", 1, 2),
+            ParameterSpec.Double("dropout", 0, 0.3),
+            ParameterSpec.Double("weightDecay", 1e-6, 1e-3, ParameterScale.Log),
+        ],
+    };
+
+    /// <summary>How the transform step prepares this spec's data.</summary>
+    public PreparationRecipe Recipe() => Dataset.Kind == DatasetKinds.Images
+        ? new PreparationRecipe
+        {
+            Source = Dataset.Source,
+            TestSource = Dataset.TestSource,
+            TrainFraction = Split.Train,
+            ValFraction = Split.Val,
+            TestFraction = Dataset.TestSource is null ? Split.Test : 0,
+            Seed = Split.Seed,
+            MaxSamples = Dataset.MaxSamples,
+        }
+        : new PreparationRecipe
+        {
+            Source = "table",
+            TrainFraction = Split.Train,
+            ValFraction = Split.Val,
+            TestFraction = Split.Test,
+            Seed = Split.Seed,
+            MaxSamples = Dataset.MaxSamples,
+            Tabular = new TabularRecipe { Columns = Columns ?? new(), Transform = Transform },
+        };
+
+    /// <summary>What the validation step checks.</summary>
+    public DatasetValidationRules ValidationRules() => Dataset.Kind == DatasetKinds.Images
+        ? new DatasetValidationRules { MinSamples = 1, MinValue = 0, MaxValue = 255, MaxClassImbalance = 10 }
+        : new DatasetValidationRules { Table = Columns, MinRows = 10 };
+
+    public RegisterDatasetInput RegisterInput() => new()
+    {
+        Name = DatasetName,
+        SourceDirectories = Dataset.SourceDirectories,
+        SourceContainer = Dataset.SourceContainer,
+        SourcePrefix = Dataset.SourcePrefix,
+        Include = Dataset.Include,
+    };
+
+    /// <summary>The training job every trial and the retrain start from.</summary>
+    public TrainingJob JobTemplate(PreparedDataRef data) => new()
+    {
+        JobId = "template",
+        Model = Model,
+        Hyperparameters = Hyperparameters with { Seed = Sweep.Seed },
+        Data = data,
+    };
+
+    /// <summary>The sweep over the family's space; trials rank on validation accuracy (what the worker reports per epoch).</summary>
+    public SweepSpec SweepSpecFor(PreparedDataRef data)
+    {
+        var template = JobTemplate(data);
+        return new SweepSpec
+        {
+            Name = $"{RegisteredModel}-sweep",
+            Parameters = Sweep.Parameters ?? DefaultSpace(),
+            Algorithm = Sweep.Algorithm,
+            Objective = new SweepObjective(TrialMetrics.ValAccuracy, ObjectiveDirection.Maximize, AdditionalMetrics: [TrialMetrics.ValLoss, TrialMetrics.TrainLoss]),
+            ParallelTrialCount = Sweep.ParallelTrials,
+            MaxTrialCount = Sweep.MaxTrials,
+            MaxFailedTrialCount = Math.Max(1, Sweep.MaxTrials / 3),
+            TrialTimeoutSeconds = 6 * 3600,
+            Seed = Sweep.Seed,
+            Trial = new TrialTemplate
+            {
+                Job = template with
+                {
+                    ExportOnnx = false,
+                    Hyperparameters = template.Hyperparameters with { Epochs = Sweep.Epochs, MaxTrainSamples = Sweep.MaxTrainSamples },
+                },
+                MaxAttempts = 2,
+                HeartbeatTimeoutSeconds = 600,
+            },
+        };
+    }
+}
+
+/// <summary>What a <c>TrainingPipeline</c> run did.</summary>
+public sealed record PipelineRunResult
+{
+    public required string RunId { get; init; }
+
+    public required string Pipeline { get; init; }
+
+    /// <summary><see cref="MnistPipelineOutcomes.Promoted"/> or <see cref="MnistPipelineOutcomes.GateRejected"/>.</summary>
+    public required string Outcome { get; init; }
+
+    public required string Reason { get; init; }
+
+    /// <summary>The gate metric's name and the candidate's and champion's test values.</summary>
+    public required string Metric { get; init; }
+
+    public double Value { get; init; }
+
+    public double? ChampionValue { get; init; }
+
+    /// <summary>Every test metric of the candidate (accuracy, loss, f1, auc).</summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
+
+    public string? Model { get; init; }
+
+    public int? ModelVersion { get; init; }
+
+    public SweepResult? Sweep { get; init; }
+
+    public SmokeInferenceResult? Smoke { get; init; }
+
+    public PreparedDataRef? Data { get; init; }
+
+    public string? ReportJsonUri { get; init; }
+
+    public string? ReportMarkdownUri { get; init; }
+}
+
+/// <summary>Stored pipeline specs by name (<c>pipeline-specs/{name}.json</c>): a run can name one instead of carrying it.</summary>
+public interface IPipelineSpecStore
+{
+    Task<PipelineSpec?> GetAsync(string name, CancellationToken ct = default);
+
+    Task PutAsync(PipelineSpec spec, CancellationToken ct = default);
+
+    Task<IReadOnlyList<string>> ListAsync(CancellationToken ct = default);
+}

@@ -1,0 +1,153 @@
+using System.Globalization;
+using Microsoft.DurableTask;
+using MlFunctions.Core;
+using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Pipelines;
+using MlFunctions.Core.Registry;
+using MlFunctions.Core.Sweeps;
+using MlFunctions.Core.Training;
+using static MlFunctions.Orchestrations.Pipelines.PipelineSteps;
+
+namespace MlFunctions.Orchestrations.Pipelines;
+
+/// <summary>
+/// Any pipeline spec, end to end: register → validate → transform → sweep → retrain the best on train+val →
+/// evaluate on the test split → gate against the alias's current version → export → register → promote →
+/// smoke inference → run report (the exit handler, so a failed run gets its report too). The spec says what data,
+/// columns, transform, model family, search space, metric and gate; the decisions are pure Core functions
+/// (<see cref="PipelineSpec"/>, <see cref="GateDecision"/>), so this is control flow only.
+/// </summary>
+public static class TrainingPipeline
+{
+    private const int StepsTotal = 12;
+
+    public static async Task<PipelineRunResult> RunAsync(TaskOrchestrationContext context, PipelineSpec? spec)
+    {
+        var problems = spec?.Problems() ?? ["TrainingPipeline needs a pipeline spec as its input"];
+        if (problems.Count > 0)
+            throw new ArgumentException("Invalid pipeline spec: " + string.Join("; ", problems));
+
+        var runId = context.InstanceId;
+        var run = PipelineRun.Start(context, new PipelineRunOptions { Caching = spec!.Cache, MaxStaleness = TimeSpan.FromDays(30), StepDefaults = Io });
+        var started = context.CurrentUtcDateTime;
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        var model = spec.RegisteredModel;
+        PipelineRunResult? result = null;
+        SweepResult? sweep = null;
+        string? datasetVersion = null;
+
+        void Progress(string step) => context.SetCustomStatus(new PipelineProgress(step, run.Lineage.Count, StepsTotal, sweep?.Best?.Objective, metrics.GetValueOrDefault(spec.GateMetric)));
+
+        await run.RunWithExitHandlerAsync(
+            async () =>
+            {
+                Progress("register-dataset");
+                var registered = await run.StepAsync(Register, spec.RegisterInput(), Live);
+                datasetVersion = $"{registered.Dataset.Name}/{registered.Dataset.Version}";
+                Progress("validate-dataset");
+                await run.StepAsync(Validate, new ValidateDatasetInput(registered.Dataset, spec.ValidationRules()));
+                Progress("transform-dataset");
+                var prepared = await run.StepAsync(Transform, new TransformDatasetInput(registered.Dataset, spec.Recipe()));
+
+                Progress("sweep");
+                sweep = await run.StepAsync(Sweep, new SweepInput(spec.SweepSpecFor(prepared.Data)), Child(InstanceIds.Sweep(runId)));
+                var best = sweep.Best ?? throw new InvalidOperationException($"the sweep finished without a successful trial: {sweep.Reason}");
+
+                Progress("retrain");
+                var job = TrialJobs.ForTrial(spec.JobTemplate(prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId, ["pipeline"] = spec.Name });
+                job = job with { TrainOnValidation = true, ExportOnnx = true, Hyperparameters = job.Hyperparameters with { Epochs = spec.RetrainEpochs } };
+                var trained = await run.StepAsync(Retrain, new TrainModelInput(job, 3, 600), Child(InstanceIds.Retrain(runId)));
+                if (trained.OnnxUri is null || trained.OnnxSha256 is null)
+                    throw new InvalidOperationException($"the retrain job {trained.JobId} produced no ONNX export");
+
+                Progress("evaluate");
+                var evaluation = await run.StepAsync(Evaluate, new EvaluateModelInput(trained.OnnxUri, trained.OnnxSha256, prepared.Data));
+                foreach (var (k, v) in evaluation.Metrics)
+                    metrics[$"test_{k}"] = v;
+                metrics["parameter_count"] = trained.ParameterCount;
+                var value = evaluation.Metrics.GetValueOrDefault(spec.GateMetric, double.NaN);
+
+                Progress("gate");
+                var champion = await run.StepAsync(GetChampion, new GetModelAliasInput(model, spec.Alias), Live);
+                double? championValue = null;
+                if (champion is not null)
+                {
+                    // The champion is scored on this run's test split with its own stored transform.
+                    var scored = await run.StepAsync(EvaluateChampion, new EvaluateModelInput(champion.ArtifactUri, champion.Sha256, prepared.Data, Transform: champion.Transform));
+                    championValue = scored.Metrics.GetValueOrDefault(spec.GateMetric, double.NaN);
+                    metrics[$"champion_test_{spec.GateMetric}"] = championValue.Value;
+                }
+
+                var verdict = GateDecision.Decide(spec.GateMetric, value, championValue, champion?.Version, spec.Gate.Margin, model);
+                result = new PipelineRunResult
+                {
+                    RunId = runId,
+                    Pipeline = spec.Name,
+                    Outcome = verdict.Promote ? MnistPipelineOutcomes.Promoted : MnistPipelineOutcomes.GateRejected,
+                    Reason = verdict.Reason,
+                    Metric = spec.GateMetric,
+                    Value = value,
+                    ChampionValue = championValue,
+                    Metrics = evaluation.Metrics,
+                    Model = model,
+                    Sweep = sweep,
+                    Data = prepared.Data,
+                };
+                if (!verdict.Promote)
+                {
+                    await run.SkipAsync(Export, verdict.Reason);
+                    await run.SkipAsync(RegisterVersion, verdict.Reason);
+                    await run.SkipAsync(Promote, verdict.Reason);
+                    await run.SkipAsync(Smoke, verdict.Reason);
+                    return result;
+                }
+
+                Progress("export-onnx");
+                var exported = await run.StepAsync(Export, new ExportModelInput(model, trained.OnnxUri, trained.OnnxSha256));
+                Progress("register-model");
+                var version = await run.StepAsync(RegisterVersion, new RegisterModelVersionInput(model, new ModelVersionDraft
+                {
+                    ArtifactUri = exported.ArtifactUri,
+                    Sha256 = exported.Sha256,
+                    Signature = exported.Signature,
+                    Transform = trained.Transform ?? prepared.Transform,
+                    Metrics = metrics,
+                    Lineage = new ModelLineage
+                    {
+                        PipelineRunId = runId,
+                        DatasetVersion = datasetVersion,
+                        Hyperparameters = new Dictionary<string, string>(best.Parameters) { ["epochs"] = spec.RetrainEpochs.ToString(CultureInfo.InvariantCulture), ["model"] = job.Model },
+                    },
+                }), Live);
+                Progress("promote");
+                await run.StepAsync(Promote, new MoveModelAliasInput(model, spec.Alias, version.Version), Live);
+                Progress("smoke-inference");
+                var smoke = await run.StepAsync(Smoke, new SmokeInferenceInput(model, version.Version, prepared.Data), Live);
+                return result = result with { ModelVersion = version.Version, Smoke = smoke };
+            },
+            async failure =>
+            {
+                Progress("report");
+                var location = await run.StepAsync(Report, new WriteRunReportInput(runId, new PipelineReport
+                {
+                    RunId = runId,
+                    Pipeline = spec.Name,
+                    Outcome = failure is null ? result!.Outcome : "Failed",
+                    Reason = failure is null ? result!.Reason : $"step {failure.Step ?? "(pipeline)"} failed: {failure.Reason}",
+                    Trigger = spec.Trigger,
+                    StartedAt = started,
+                    EndedAt = context.CurrentUtcDateTime,
+                    Metrics = metrics,
+                    DatasetVersion = datasetVersion,
+                    ModelVersion = result?.ModelVersion,
+                    Sweep = sweep,
+                    Smoke = result?.Smoke,
+                    Lineage = run.Lineage,
+                }), Live);
+                if (result is not null)
+                    result = result with { ReportJsonUri = location.JsonUri, ReportMarkdownUri = location.MarkdownUri };
+                Progress(failure is null ? "done" : "failed");
+            });
+        return result!;
+    }
+}

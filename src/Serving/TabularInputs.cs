@@ -1,0 +1,122 @@
+using System.Globalization;
+using MlFunctions.Core.Metrics;
+using MlFunctions.Core.Transforms;
+using MlFunctions.Serving.Protocol;
+
+namespace MlFunctions.Serving;
+
+/// <summary>
+/// How a tabular model is served: a request carries one V2 input per raw column, named as in the CSV header
+/// (BYTES for any column, or a number type for numeric ones), shape [n] or [n, 1]; the stored
+/// <see cref="TabularTransform"/> turns them into the model's one feature tensor [n, F]. The answer adds the
+/// predicted class's text (<see cref="LabelOutput"/>) and the class probabilities (<see cref="ProbabilitiesOutput"/>)
+/// to the model's logits, so a client never featurizes a row nor decodes an index.
+/// </summary>
+internal static class TabularInputs
+{
+    public const string LabelOutput = "label";
+    public const string ProbabilitiesOutput = "probabilities";
+
+    /// <summary>The raw columns as metadata inputs: numeric ones as FP32 [-1], categorical ones as BYTES [-1].</summary>
+    public static IReadOnlyList<TensorMetadata> Metadata(TabularTransform table) =>
+        table.Columns.Select(c => new TensorMetadata(c.Name, c.Kind == Core.Datasets.ColumnKind.Numeric ? Datatype.FP32 : Datatype.BYTES, [-1])).ToList();
+
+    public static IReadOnlyList<TensorMetadata> DerivedOutputs(TabularTransform table) =>
+        [new(LabelOutput, Datatype.BYTES, [-1]), new(ProbabilitiesOutput, Datatype.FP32, [-1, table.Classes.Count])];
+
+    /// <summary>
+    /// Encodes the named raw inputs into the model input <paramref name="modelInput"/> [n, F]. Every problem is a
+    /// 400: an unknown or missing column, ragged row counts, a bad type, a non-numeric value in a numeric column.
+    /// </summary>
+    public static InferTensor Encode(TabularTransform table, IReadOnlyList<InferTensor> inputs, string modelInput)
+    {
+        var byName = new Dictionary<string, InferTensor>(StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (var input in inputs)
+        {
+            if (!byName.TryAdd(input.Name, input))
+                problems.Add($"input '{input.Name}' appears more than once");
+        }
+
+        var columns = table.Columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var unknown = byName.Keys.Where(k => !columns.Contains(k)).ToList();
+        if (unknown.Count > 0)
+            problems.Add($"unknown input(s) {string.Join(", ", unknown.Select(u => $"'{u}'"))}; the model takes the raw columns: {string.Join(", ", table.Columns.Select(c => c.Name))}");
+        var missing = table.Columns.Where(c => !byName.ContainsKey(c.Name)).Select(c => c.Name).ToList();
+        if (missing.Count > 0)
+            problems.Add($"missing input(s) {string.Join(", ", missing.Select(m => $"'{m}'"))}: send every column (an empty string or NaN is a missing value, which the transform imputes)");
+
+        long rows = -1;
+        foreach (var input in byName.Values.Where(i => columns.Contains(i.Name)))
+        {
+            if (input.Shape.Length is < 1 or > 2 || (input.Shape.Length == 2 && input.Shape[1] != 1))
+                problems.Add($"input '{input.Name}' has shape [{string.Join(",", input.Shape)}]; a column is [n] or [n, 1]");
+            else if (rows >= 0 && input.Shape[0] != rows)
+                problems.Add($"input '{input.Name}' has {input.Shape[0]} rows, other columns have {rows}");
+            else
+                rows = input.Shape[0];
+            if (input.Data.Length != InferTensor.ElementCount(input.Shape))
+                problems.Add($"input '{input.Name}' has {input.Data.Length} values for shape [{string.Join(",", input.Shape)}]");
+        }
+
+        if (problems.Count > 0)
+            throw InferenceError.Invalid(string.Join("; ", problems));
+        if (rows <= 0)
+            throw InferenceError.Invalid("the request has no rows");
+
+        var width = table.FeatureCount;
+        var encoded = new float[rows * width];
+        var values = new string?[table.Columns.Count];
+        var data = table.Columns.Select(c => byName[c.Name].Data).ToArray();
+        for (var r = 0; r < rows; r++)
+        {
+            for (var c = 0; c < values.Length; c++)
+                values[c] = Cell(data[c], r, table.Columns[c].Name);
+            try
+            {
+                table.Encode(values, encoded.AsSpan((int)(r * width), width));
+            }
+            catch (FormatException e)
+            {
+                throw InferenceError.Invalid($"row {r}: {e.Message}");
+            }
+        }
+
+        return new InferTensor(modelInput, Datatype.FP32, [rows, width], encoded);
+    }
+
+    /// <summary>The label and probability outputs for logits [n, classes].</summary>
+    public static IEnumerable<InferTensor> Derive(TabularTransform table, InferTensor logits, IReadOnlyCollection<string> wanted)
+    {
+        var classes = table.Classes.Count;
+        var values = (float[])logits.Data;
+        var n = values.Length / classes;
+        var labels = new string[n];
+        var probabilities = new float[values.Length];
+        for (var r = 0; r < n; r++)
+        {
+            var row = values.AsSpan(r * classes, classes);
+            var (best, _, logSumExp) = ClassificationMetrics.Softmax(row);
+            for (var c = 0; c < classes; c++)
+                probabilities[(r * classes) + c] = (float)Math.Exp(row[c] - logSumExp);
+            labels[r] = table.Classes[best];
+        }
+
+        if (wanted.Contains(LabelOutput))
+            yield return new InferTensor(LabelOutput, Datatype.BYTES, [n], labels);
+        if (wanted.Contains(ProbabilitiesOutput))
+            yield return new InferTensor(ProbabilitiesOutput, Datatype.FP32, [n, classes], probabilities);
+    }
+
+    private static string? Cell(Array data, int row, string column) => data switch
+    {
+        string[] s => s[row],
+        float[] f => TabularTransform.FromNumber(f[row]),
+        double[] d => TabularTransform.FromNumber(d[row]),
+        long[] l => l[row].ToString(CultureInfo.InvariantCulture),
+        int[] i => i[row].ToString(CultureInfo.InvariantCulture),
+        bool[] b => b[row] ? "1" : "0",
+        byte[] u => u[row].ToString(CultureInfo.InvariantCulture),
+        _ => throw InferenceError.Invalid($"input '{column}' has an unsupported datatype"),
+    };
+}
