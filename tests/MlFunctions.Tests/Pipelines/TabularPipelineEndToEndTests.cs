@@ -183,7 +183,7 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
             ("empty", "a.csv", "", "approved", "empty"),
             ("header-only", "a.csv", "income,approved\n", "approved", "no data rows"),
             ("ragged", "a.csv", good.Replace("\na5,", "\na5,1,"), "approved", "Found 7 column(s) on row 6/lines [7..8]"),
-            ("over-limit", "a.csv", LoansCsv(6000, 1), "approved", "size limit"),
+            ("over-limit", "a.csv", LoansCsv(12000, 1), "approved", "size limit"),
         };
         var runs = new List<(string Case, string Expected, string Id)>();
         foreach (var c in cases)

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using MlFunctions.Activities.Datasets;
+using MlFunctions.Activities.Storage;
+using MlFunctions.Core;
+using MlFunctions.Core.Json;
+using MlFunctions.Core.Pipelines;
+using MlFunctions.Local.Engine;
+using MlFunctions.Local.Http;
+using MlFunctions.Local.Storage;
+
+namespace MlFunctions.Local.Cli;
+
+/// <summary>
+/// <c>run &lt;spec.json&gt;</c>: any pipeline spec end to end on the embedded host, with the same progress as
+/// <c>mnist</c>. Relative <c>dataset.sourceDirectories</c> resolve against the spec file's folder. Ends with the
+/// outcome, the test metrics, one <c>RESULT pipeline …</c> line and a ready curl that scores a held-out row.
+/// </summary>
+public static class RunCommand
+{
+    public const string Usage = """
+          run SPEC.json         run a pipeline spec end to end (TrainingPipeline: data → sweep → retrain → gate →
+                                register → serve), print RESULT and a curl, then keep serving until Ctrl-C
+                                  --exit (don't keep serving)  --no-cache
+        """;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var file = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal));
+        if (file is null || !File.Exists(file))
+        {
+            Console.Error.WriteLine($"error: run needs a pipeline spec file{(file is null ? "" : $"; '{file}' does not exist")}\n{Usage}");
+            return 2;
+        }
+
+        var exit = args.Contains("--exit");
+        var hostArgs = args.Where(a => a != file && a is not ("--exit" or "--no-cache")).ToArray();
+        PipelineSpec spec;
+        try
+        {
+            spec = JsonSerializer.Deserialize<PipelineSpec>(await File.ReadAllTextAsync(file), MlJson.Options) ?? throw new JsonException("the file holds null");
+        }
+        catch (JsonException e)
+        {
+            Console.Error.WriteLine($"error: {file} is not a pipeline spec: {e.Message}");
+            return 2;
+        }
+
+        var folder = Path.GetDirectoryName(Path.GetFullPath(file))!;
+        spec = spec with
+        {
+            Cache = spec.Cache && !args.Contains("--no-cache"),
+            Dataset = spec.Dataset with { SourceDirectories = spec.Dataset.SourceDirectories.Select(d => Path.GetFullPath(d, folder)).ToList() },
+        };
+        var problems = spec.Problems();
+        if (problems.Count > 0)
+        {
+            Console.Error.WriteLine($"error: invalid pipeline spec {file}:\n  - " + string.Join("\n  - ", problems));
+            return 2;
+        }
+
+        var clock = Stopwatch.StartNew();
+        await using var app = LocalHost.Build(hostArgs);
+        await app.StartAsync();
+        Console.WriteLine($"MlFunctions local host on {Commands.BaseUrl(app)}; pipeline {spec.Name} from {file}");
+        var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var client = app.Services.GetRequiredService<EngineService>().Client;
+        var runId = await client.ScheduleNewOrchestrationInstanceAsync(
+            OrchestrationNames.TrainingPipeline, spec, new Microsoft.DurableTask.StartOrchestrationOptions($"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}"), stopping);
+        Console.WriteLine($"started run {runId}");
+
+        var progress = new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs);
+        OrchestrationMetadata? done = null;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                done = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, stopping);
+                if (done?.IsCompleted == true)
+                    break;
+                await progress.PrintAsync(done, stopping);
+                await Task.Delay(1000, stopping);
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+
+        if (done?.IsCompleted != true)
+        {
+            Console.WriteLine($"stopped; run {runId} is saved in the task hub and the engine resumes it when the host runs again");
+            return 130;
+        }
+
+        if (done.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
+        {
+            Console.Error.WriteLine($"run {runId} ended {done.RuntimeStatus}: {done.FailureDetails?.ErrorMessage ?? done.SerializedOutput}");
+            return 1;
+        }
+
+        var result = done.ReadOutputAs<PipelineRunResult>()!;
+        Console.WriteLine();
+        Console.WriteLine($"outcome: {result.Outcome}: {result.Reason}");
+        Console.WriteLine("test metrics: " + string.Join(", ", result.Metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F4}"))));
+        var body = await WriteTestRowAsync(app, result, runId);
+        var key = app.Services.GetRequiredService<ApiKeys>().Key;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"RESULT pipeline name={spec.Name} {result.Metric}={result.Value:F4} accuracy={result.Metrics.GetValueOrDefault("accuracy"):F4} model_version={result.ModelVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"} wall_s={clock.Elapsed.TotalSeconds:F1}"));
+        Console.WriteLine($"curl -s -H 'x-functions-key: {key}' -H 'content-type: application/json' -d @{body} {Commands.BaseUrl(app)}/v2/models/{spec.RegisteredModel}/infer");
+        if (!exit)
+        {
+            Console.WriteLine("serving until Ctrl-C");
+            await app.WaitForShutdownAsync();
+        }
+
+        return 0;
+    }
+
+    /// <summary>The first held-out test row as a V2 body of raw named fields, written next to the host's data.</summary>
+    private static async Task<string> WriteTestRowAsync(Microsoft.AspNetCore.Builder.WebApplication app, PipelineRunResult result, string runId)
+    {
+        var reader = new PreparedDatasetReader(await app.Services.GetRequiredService<IStorageClients>().BlobsAsync());
+        var rows = result.Data is { } data ? await reader.ReadRawRowsAsync(data, "test") : null;
+        var path = Path.Combine(app.Services.GetRequiredService<LocalPaths>().DataPath, $"{runId}-test-row.json");
+        var inputs = rows is null
+            ? []
+            : rows.Columns.Select((c, i) => new { name = c, shape = new[] { 1 }, datatype = "BYTES", data = new[] { rows.Rows[0][i] ?? "" } }).ToArray();
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(new { inputs }));
+        return path;
+    }
+}
