@@ -30,7 +30,8 @@ public static class RunCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var file = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal));
+        var given = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal));
+        var file = given is null ? null : FromCheckout(given);
         if (file is null || !File.Exists(file))
         {
             Console.Error.WriteLine($"error: run needs a pipeline spec file{(file is null ? "" : $"; '{file}' does not exist")}\n{Usage}");
@@ -38,7 +39,7 @@ public static class RunCommand
         }
 
         var exit = args.Contains("--exit");
-        var hostArgs = args.Where(a => a != file && a is not ("--exit" or "--no-cache")).ToArray();
+        var hostArgs = args.Where(a => a != given && a is not ("--exit" or "--no-cache")).ToArray();
         PipelineSpec spec;
         try
         {
@@ -109,7 +110,7 @@ public static class RunCommand
         var body = await WriteTestRowAsync(app, result, runId);
         var key = app.Services.GetRequiredService<ApiKeys>().Key;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT pipeline name={spec.Name} {result.Metric}={result.Value:F4} accuracy={result.Metrics.GetValueOrDefault("accuracy"):F4} model_version={result.ModelVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"} wall_s={clock.Elapsed.TotalSeconds:F1}"));
+            $"RESULT pipeline name={spec.Name} {string.Join(" ", new[] { result.Metric }.Union(["accuracy"]).Select(m => $"{m}={result.Metrics.GetValueOrDefault(m, result.Value):F4}"))} model_version={result.ModelVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"} wall_s={clock.Elapsed.TotalSeconds:F1}"));
         Console.WriteLine($"curl -s -H 'x-functions-key: {key}' -H 'content-type: application/json' -d @{body} {Commands.BaseUrl(app)}/v2/models/{spec.RegisteredModel}/infer");
         if (!exit)
         {
@@ -118,6 +119,23 @@ public static class RunCommand
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// A path as typed: relative to the working directory if it is there, else to the checkout's root (where
+    /// MlFunctions.sln is), since <c>dotnet run --project src/Local</c> runs in the project's folder.
+    /// </summary>
+    private static string FromCheckout(string path)
+    {
+        if (File.Exists(path) || Path.IsPathRooted(path))
+            return Path.GetFullPath(path);
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "MlFunctions.sln")))
+                return Path.GetFullPath(Path.Combine(dir.FullName, path));
+        }
+
+        return Path.GetFullPath(path);
     }
 
     /// <summary>The first held-out test row as a V2 body of raw named fields, written next to the host's data.</summary>
