@@ -65,6 +65,7 @@ public static class ActivityCatalog
         registry.AddActivity<MoveModelAliasInput, ModelAlias, MoveModelAliasActivity>(ActivityNames.MoveModelAlias);
         registry.AddActivity<SmokeInferenceInput, SmokeInferenceResult, SmokeInferenceActivity>(ActivityNames.SmokeInference);
         registry.AddActivity<WriteRunReportInput, RunReportLocation, WriteRunReportActivity>(ActivityNames.WriteRunReport);
+        registry.AddActivity<TerminateInstanceInput, bool, TerminateInstanceActivity>(ActivityNames.TerminateInstance);
     }
 
     /// <summary>
@@ -103,6 +104,7 @@ public static class ActivityCatalog
         services.AddTransient<MoveModelAliasActivity>();
         services.AddTransient<SmokeInferenceActivity>();
         services.AddTransient<WriteRunReportActivity>();
+        services.AddTransient<TerminateInstanceActivity>(); // needs the host's IInstanceTerminator
         return services;
     }
 

@@ -38,6 +38,7 @@ public static class ActivityNames
     public const string MoveModelAlias = "MoveModelAlias";
     public const string SmokeInference = "SmokeInference";
     public const string WriteRunReport = "WriteRunReport";
+    public const string TerminateInstance = "TerminateInstance";
 }
 
 /// <summary>

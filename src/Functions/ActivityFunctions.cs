@@ -111,6 +111,12 @@ public static class ActivityFunctions
     public static Task<RunReportLocation> WriteRunReport([ActivityTrigger] WriteRunReportInput input, FunctionContext context) =>
         Run<WriteRunReportActivity, WriteRunReportInput, RunReportLocation>(ActivityNames.WriteRunReport, input, context);
 
+    /// <summary>The Durable client binding is the terminator here; the local host registers one over its engine's client.</summary>
+    [Function(ActivityNames.TerminateInstance)]
+    public static Task<bool> TerminateInstance([ActivityTrigger] TerminateInstanceInput input, [DurableClient] DurableTaskClient client, FunctionContext context) =>
+        new TerminateInstanceActivity(new MlFunctions.Api.Durable.ClientTerminator(client), context.InstanceServices.GetRequiredService<Microsoft.Extensions.Logging.ILogger<TerminateInstanceActivity>>())
+            .RunAsync(input, Call(ActivityNames.TerminateInstance, context, null));
+
     private static Task<TOutput> Run<TActivity, TInput, TOutput>(string name, TInput input, FunctionContext context, string? eventCallbackUri = null)
         where TActivity : class, IActivity<TInput, TOutput> =>
         context.InstanceServices.GetRequiredService<TActivity>().RunAsync(input, Call(name, context, eventCallbackUri));

@@ -60,6 +60,7 @@ public static class LocalHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         builder.Services.AddHostedService<Training.WorkerProcesses>();
         builder.Services.AddMlActivities();
+        builder.Services.AddSingleton<MlFunctions.Core.Pipelines.IInstanceTerminator>(sp => new MlFunctions.Api.Durable.ClientTerminator(sp.GetRequiredService<EngineService>().Client));
         builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();

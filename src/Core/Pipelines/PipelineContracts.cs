@@ -163,3 +163,13 @@ public static class PipelineLayout
     public static string LineageBlob(string runId, int sequence, string step) =>
         $"{LineagePrefix(runId)}{sequence.ToString("D4", CultureInfo.InvariantCulture)}-{step}.json";
 }
+
+/// <summary>Input of <c>TerminateInstance</c>: the orchestration instance to end and why.</summary>
+public sealed record TerminateInstanceInput(string InstanceId, string Reason);
+
+/// <summary>Ends an orchestration instance: each host's <c>DurableTaskClient</c> (the local engine's, or Functions' binding).</summary>
+public interface IInstanceTerminator
+{
+    /// <summary>Returns false when the instance does not exist or has already ended.</summary>
+    Task<bool> TerminateAsync(string instanceId, string reason, CancellationToken ct);
+}

@@ -210,11 +210,17 @@ public sealed class PipelineRun
 
     private async Task<TOut> CallAsync<TIn, TOut>(PipelineStep<TIn, TOut> step, TIn input, DateTime? deadline, StepOptions options, int attempt)
     {
-        var call = step.Kind == StepTargetKind.Activity
+        // A child gets a known id even when the step names none, so a deadline can terminate it.
+        string? childId = null;
+        if (step.Kind != StepTargetKind.Activity)
+        {
+            var id = options.InstanceId ?? $"{RunId}-{step.Name}-{context.NewGuid().ToString("N")[..8]}";
+            childId = attempt > 1 ? $"{id}-a{attempt}" : id;
+        }
+
+        var call = childId is null
             ? context.CallActivityAsync<TOut>(step.Target, input)
-            : options.InstanceId is { } id
-                ? context.CallSubOrchestratorAsync<TOut>(step.Target, input, new SubOrchestrationOptions { InstanceId = attempt > 1 ? $"{id}-a{attempt}" : id })
-                : context.CallSubOrchestratorAsync<TOut>(step.Target, input);
+            : context.CallSubOrchestratorAsync<TOut>(step.Target, input, new SubOrchestrationOptions { InstanceId = childId });
         if (deadline is not { } fireAt)
         {
             return await call;
@@ -224,7 +230,14 @@ public sealed class PipelineRun
         var timer = context.WaitUntilAsync(fireAt, timerCancel.Token);
         if (await Task.WhenAny(call, timer) != call)
         {
-            throw new PipelineStepTimeoutException(step.Name, attempt, options.Timeout!.Value);
+            var timeout = new PipelineStepTimeoutException(step.Name, attempt, options.Timeout!.Value);
+            if (childId is not null)
+            {
+                // Otherwise the child would train on (holding workers) for a step the run has given up on.
+                await context.CallActivityAsync<bool>(ActivityNames.TerminateInstance, new TerminateInstanceInput(childId, timeout.Message), Bookkeeping);
+            }
+
+            throw timeout;
         }
 
         // A timer left pending would keep the orchestration waiting for it after it returns.

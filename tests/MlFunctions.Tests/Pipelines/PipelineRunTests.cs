@@ -205,6 +205,29 @@ public sealed class PipelineRunTests
     }
 
     [Fact]
+    public async Task A_child_orchestration_past_its_step_deadline_is_terminated()
+    {
+        var h = new OrchestrationHarness();
+        h.OnAsync<int, int>(TuneOrchestration, _ => new TaskCompletionSource<int>().Task); // never answers
+        var terminated = new List<TerminateInstanceInput>();
+        h.On<TerminateInstanceInput, bool>(ActivityNames.TerminateInstance, i =>
+        {
+            terminated.Add(i);
+            return true;
+        });
+
+        await Assert.ThrowsAsync<PipelineStepTimeoutException>(() => h.RunAsync(ctx =>
+            PipelineRun.Start(ctx).StepAsync(Tune, 3, new StepOptions { Timeout = TimeSpan.FromMinutes(10), InstanceId = "run-1-tune" })));
+
+        // The child was started under the id the step named, and that instance is what got terminated.
+        var child = h.Calls.Single(c => c.Name == TuneOrchestration);
+        Assert.Equal("run-1-tune", ((SubOrchestrationOptions)child.Options!).InstanceId);
+        var t = Assert.Single(terminated);
+        Assert.Equal("run-1-tune", t.InstanceId);
+        Assert.Contains("timed out after 00:10:00", t.Reason);
+    }
+
+    [Fact]
     public async Task A_step_still_running_at_its_timeout_fails_with_a_typed_timeout()
     {
         var h = new OrchestrationHarness();
