@@ -62,25 +62,7 @@ public static class MnistCommand
         var runFile = Path.Combine(app.Services.GetRequiredService<LocalPaths>().DataPath, options.Quick ? "mnist-quick-run.txt" : "mnist-run.txt");
         var runId = await ResumeOrStartAsync(client, runFile, input, options.New, stopping);
 
-        var progress = new PipelineProgressPrinter(client, runId, input.Sweep.MaxTrials, input.Sweep.Epochs, input.RetrainEpochs);
-        OrchestrationMetadata? done = null;
-        try
-        {
-            while (!stopping.IsCancellationRequested)
-            {
-                done = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, stopping);
-                if (done?.IsCompleted == true)
-                {
-                    break;
-                }
-
-                await progress.PrintAsync(done, stopping);
-                await Task.Delay(1000, stopping);
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
+        var done = await new PipelineProgressPrinter(client, runId, input.Sweep.MaxTrials, input.Sweep.Epochs, input.RetrainEpochs).WaitAsync(stopping);
 
         if (done?.IsCompleted != true)
         {

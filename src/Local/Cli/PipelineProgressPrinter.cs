@@ -12,6 +12,28 @@ internal sealed class PipelineProgressPrinter(DurableTaskClient client, string r
 {
     private string last = string.Empty;
 
+    /// <summary>Polls the run once a second, printing progress, until it ends (its final state) or the host stops (what was last seen).</summary>
+    public async Task<OrchestrationMetadata?> WaitAsync(CancellationToken stopping)
+    {
+        OrchestrationMetadata? run = null;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                run = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, stopping);
+                if (run?.IsCompleted == true)
+                    break;
+                await PrintAsync(run, stopping);
+                await Task.Delay(1000, stopping);
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+
+        return run;
+    }
+
     public async Task PrintAsync(OrchestrationMetadata? pipeline, CancellationToken ct)
     {
         var step = pipeline?.ReadCustomStatusAs<PipelineProgress>()?.Step ?? "starting";

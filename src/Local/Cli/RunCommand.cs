@@ -74,22 +74,7 @@ public static class RunCommand
             OrchestrationNames.TrainingPipeline, spec, new Microsoft.DurableTask.StartOrchestrationOptions($"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}"), stopping);
         Console.WriteLine($"started run {runId}");
 
-        var progress = new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs);
-        OrchestrationMetadata? done = null;
-        try
-        {
-            while (!stopping.IsCancellationRequested)
-            {
-                done = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, stopping);
-                if (done?.IsCompleted == true)
-                    break;
-                await progress.PrintAsync(done, stopping);
-                await Task.Delay(1000, stopping);
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
+        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs).WaitAsync(stopping);
 
         if (done?.IsCompleted != true)
         {
