@@ -55,6 +55,15 @@ public sealed class ServingOptions
     /// <summary>How long an alias resolution is cached: the bound on how stale a moved alias can be.</summary>
     public TimeSpan AliasRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a routing policy is cached: the bound on how stale a policy written by another host can be.</summary>
+    public TimeSpan PolicyRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a bandit's learned state is cached for routing. Feedback on this host refreshes it at once; other
+    /// hosts' feedback is seen within this bound (1 s: at 100 requests/s a bandit decides on state ≤ 100 feedbacks old).
+    /// </summary>
+    public TimeSpan PolicyStateRefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long a request waits for its model to load before it gets 503.</summary>
     public TimeSpan ModelLoadWait { get; set; } = TimeSpan.FromSeconds(60);
 

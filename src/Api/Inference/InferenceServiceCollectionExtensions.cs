@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using MlFunctions.Serving;
+using MlFunctions.Serving.Online;
 
 namespace MlFunctions.Api.Inference;
 
@@ -38,10 +39,15 @@ public static class InferenceServiceCollectionExtensions
             sp.GetRequiredService<ServingOptions>(),
             sp.GetRequiredService<ServingMetrics>(),
             sp.GetService<ILogger<InferenceDataplane>>()));
+        // Policies, learned state and the request journal live beside the registry, in the "serving" container.
+        services.TryAddSingleton(sp => new BlobServingStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(BlobServingStore.DefaultContainerName)));
+        services.TryAddSingleton(sp => new PolicyRouter(sp.GetRequiredService<BlobServingStore>(), sp.GetRequiredService<ServingOptions>()));
         services.TryAddSingleton(sp => new InferenceHandlers(
             sp.GetRequiredService<InferenceDataplane>(),
             sp.GetRequiredService<Core.Registry.IModelRegistry>(),
-            sp.GetService<ILogger<InferenceHandlers>>()));
+            sp.GetService<ILogger<InferenceHandlers>>(),
+            sp.GetRequiredService<PolicyRouter>()));
         return services;
     }
 }
