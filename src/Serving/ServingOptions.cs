@@ -81,6 +81,17 @@ public sealed class ServingOptions
     /// <summary>Model references loaded at start; server readiness waits for them.</summary>
     public List<string> PreloadModels { get; set; } = [];
 
+    /// <summary>The prediction cache (one LRU for the process); <see cref="ModelPredictionCache"/> turns it off per model.</summary>
+    public PredictionCacheOptions PredictionCache { get; set; } = new();
+
+    /// <summary>Per-model cache switch, keyed by registered model name (e.g. <c>{"Enabled": false}</c> for a model that samples); only Enabled is read.</summary>
+    public Dictionary<string, PredictionCacheOptions> ModelPredictionCache { get; set; } = new(StringComparer.Ordinal);
+
+    public PayloadLoggingOptions PayloadLogging { get; set; } = new();
+
+    public bool CacheEnabledFor(string model) =>
+        (ModelPredictionCache.TryGetValue(model, out var c) ? c : PredictionCache).Enabled;
+
     public BatchingOptions BatchingFor(string model) =>
         ModelBatching.TryGetValue(model, out var b) ? b : DefaultBatching;
 }

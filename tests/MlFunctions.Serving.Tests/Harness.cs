@@ -58,7 +58,7 @@ internal sealed class ListLogger<T> : ILogger<T>
 internal sealed class Harness : IAsyncDisposable
 {
     public Harness(Action<ServingOptions>? configure = null, ISessionFactory? sessions = null, IModelRegistry? registry = null, IArtifactStore? artifacts = null,
-        Online.BlobServingStore? servingStore = null)
+        Online.BlobServingStore? servingStore = null, PayloadLogger? payloads = null)
     {
         Options = new ServingOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, IntraOpNumThreads = 1 };
         configure?.Invoke(Options);
@@ -67,7 +67,7 @@ internal sealed class Harness : IAsyncDisposable
         Sessions = new CountingSessionFactory(sessions ?? new OrtSessionFactory(OrtSessionFactory.ProvidersFor(Options), Options.IntraOpNumThreads, FactoryLog));
         Metrics = new ServingMetrics();
         Repository = new ModelRepository(Registry, Artifacts, Sessions, Options, Metrics, RepositoryLog);
-        Dataplane = new InferenceDataplane(Repository, Options, Metrics);
+        Dataplane = new InferenceDataplane(Repository, Options, Metrics, payloads: payloads);
         Router = servingStore is null ? null : new Online.PolicyRouter(servingStore, Options);
         Handlers = new InferenceHandlers(Dataplane, Registry, router: Router);
     }

@@ -31,7 +31,7 @@ public sealed partial class InferenceHandlers
     private readonly ILogger _logger;
     private readonly PolicyRouter? _router;
 
-    /// <param name="router">Routing policies and feedback; without it <c>{m}</c> always serves <c>champion</c> and the policy routes answer 501.</param>
+    /// <param name="router">Routing policies and feedback; without it <c>{m}</c> always serves <c>champion</c> and the policy and feedback routes answer 503.</param>
     public InferenceHandlers(InferenceDataplane dataplane, IModelRegistry registry, ILogger<InferenceHandlers>? logger = null, PolicyRouter? router = null)
     {
         _dataplane = dataplane;
