@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MlFunctions.Core.OnlineValidation;
 
 /// <summary>
@@ -15,12 +17,15 @@ public sealed record ArmStats
     public double LogWeight { get; init; }
 
     /// <summary>Thompson's Beta posterior from a Beta(1, 1) prior: a reward r counts r successes and 1 - r failures.</summary>
+    [JsonIgnore]
     public double Successes => RewardSum;
+    [JsonIgnore]
     public double Failures => Feedback - RewardSum;
 
     public double Mean => Feedback > 0 ? RewardSum / Feedback : 0;
 
     /// <summary>The sample variance of the rewards (population form; 0 with fewer than two).</summary>
+    [JsonIgnore]
     public double Variance => Feedback > 1 ? Math.Max(0, (RewardSquares / Feedback) - (Mean * Mean)) : 0;
 
     public static ArmStats Empty { get; } = new();

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MlFunctions.Core.OnlineValidation;
 
 /// <summary>
@@ -16,6 +18,7 @@ public sealed record PolicyState
     /// <summary>abtest: total feedbacks when the test first became significant.</summary>
     public double? SignificantAtFeedback { get; init; }
 
+    [JsonIgnore]
     public double TotalFeedback => Arms.Values.Sum(a => a.Feedback);
 
     public static PolicyState Fresh(string generation) => new() { Generation = generation };

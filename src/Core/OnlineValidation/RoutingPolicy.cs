@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using MlFunctions.Core.Registry;
 
 namespace MlFunctions.Core.OnlineValidation;
@@ -43,7 +44,9 @@ public sealed record RoutingPolicy
     /// <summary>How long after serving a request its feedback still counts (default 3,600 s).</summary>
     public int? FeedbackWindowSeconds { get; init; }
 
+    [JsonIgnore]
     public double AlphaOrDefault => Alpha ?? 0.05;
+    [JsonIgnore]
     public TimeSpan FeedbackWindow => TimeSpan.FromSeconds(FeedbackWindowSeconds ?? 3600);
 
     /// <summary>The aliases in the order every decision uses: weights sorted by alias (ordinal), bandit arms as given.</summary>
@@ -55,6 +58,7 @@ public sealed record RoutingPolicy
         _ => [],
     };
 
+    [JsonIgnore]
     public double ExplorationRate => Gamma ?? Exp3.OptimalGamma(Math.Max(2, ArmNames().Count), Exp3.DefaultHorizon);
 
     /// <summary>abtest: (control, treatment).</summary>
