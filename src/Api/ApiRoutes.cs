@@ -32,6 +32,28 @@ public static class ApiRoutes
 
     /// <summary>A pipeline run's report, as Markdown.</summary>
     public const string PipelineRunReport = "api/pipelines/runs/{run}/report";
+
+    /// <summary>
+    /// Routes served without a function key: health for load balancers, and KServe's V2 health so Kubernetes
+    /// liveness and readiness probes (which send no headers unless told) work. They reveal nothing but up/ready.
+    /// </summary>
+    public static IReadOnlyList<string> Anonymous { get; } = [Health, ServingRoutes.V2HealthLive, ServingRoutes.V2HealthReady];
+}
+
+/// <summary>Templates of the serving routes added for online validation and KServe conventions (also in <see cref="Inference.InferenceRoutes.All"/>).</summary>
+public static class ServingRoutes
+{
+    public const string V2HealthLive = "v2/health/live";
+    public const string V2HealthReady = "v2/health/ready";
+
+    /// <summary>PUT, GET, DELETE: the model's routing policy (fixed, canary, abtest, bandit), with ETags.</summary>
+    public const string Policy = "api/serving/{model}/policy";
+
+    /// <summary>POST {"id", "reward" | "label"}: feedback for a request served under a policy.</summary>
+    public const string Feedback = "v2/models/{model}/feedback";
+
+    /// <summary>GET: KServe V1 model readiness, {"name", "ready"}.</summary>
+    public const string V1ModelReady = "v1/models/{model}";
 }
 
 /// <summary>

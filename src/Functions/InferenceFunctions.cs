@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
+using MlFunctions.Api;
 using MlFunctions.Api.Inference;
 
 namespace MlFunctions.Functions;
@@ -15,12 +16,13 @@ public sealed class InferenceFunctions(InferenceHandlers handlers)
     public Task V2ServerMetadata([HttpTrigger(AuthorizationLevel.Function, "get", Route = "v2")] HttpRequest request) =>
         Run("V2ServerMetadata", request);
 
+    // Anonymous, as /api/health: Kubernetes probes send no function key (ApiRoutes.Anonymous).
     [Function("V2HealthLive")]
-    public Task V2HealthLive([HttpTrigger(AuthorizationLevel.Function, "get", Route = "v2/health/live")] HttpRequest request) =>
+    public Task V2HealthLive([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ServingRoutes.V2HealthLive)] HttpRequest request) =>
         Run("V2HealthLive", request);
 
     [Function("V2HealthReady")]
-    public Task V2HealthReady([HttpTrigger(AuthorizationLevel.Function, "get", Route = "v2/health/ready")] HttpRequest request) =>
+    public Task V2HealthReady([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ServingRoutes.V2HealthReady)] HttpRequest request) =>
         Run("V2HealthReady", request);
 
     [Function("V2ModelMetadata")]
@@ -49,6 +51,26 @@ public sealed class InferenceFunctions(InferenceHandlers handlers)
     public Task V2ModelVersionInfer(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "v2/models/{model}/versions/{version}/infer")] HttpRequest request, string model, string version) =>
         Run("V2ModelVersionInfer", request, ("model", model), ("version", version));
+
+    [Function("V2ModelFeedback")]
+    public Task V2ModelFeedback([HttpTrigger(AuthorizationLevel.Function, "post", Route = ServingRoutes.Feedback)] HttpRequest request, string model) =>
+        Run("V2ModelFeedback", request, ("model", model));
+
+    [Function("V1ModelReady")]
+    public Task V1ModelReady([HttpTrigger(AuthorizationLevel.Function, "get", Route = ServingRoutes.V1ModelReady)] HttpRequest request, string model) =>
+        Run("V1ModelReady", request, ("model", model));
+
+    [Function("ServingGetPolicy")]
+    public Task ServingGetPolicy([HttpTrigger(AuthorizationLevel.Function, "get", Route = ServingRoutes.Policy)] HttpRequest request, string model) =>
+        Run("ServingGetPolicy", request, ("model", model));
+
+    [Function("ServingPutPolicy")]
+    public Task ServingPutPolicy([HttpTrigger(AuthorizationLevel.Function, "put", Route = ServingRoutes.Policy)] HttpRequest request, string model) =>
+        Run("ServingPutPolicy", request, ("model", model));
+
+    [Function("ServingDeletePolicy")]
+    public Task ServingDeletePolicy([HttpTrigger(AuthorizationLevel.Function, "delete", Route = ServingRoutes.Policy)] HttpRequest request, string model) =>
+        Run("ServingDeletePolicy", request, ("model", model));
 
     [Function("V1ModelPredict")]
     public Task V1ModelPredict([HttpTrigger(AuthorizationLevel.Function, "post", Route = "v1/models/{model}:predict")] HttpRequest request, string model) =>

@@ -24,14 +24,22 @@ public sealed class InferenceDataplane
     private readonly ModelRepository _repository;
     private readonly ServingMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly PredictionCache _cache;
+    private readonly PayloadLogger? _payloads;
 
-    public InferenceDataplane(ModelRepository repository, ServingOptions options, ServingMetrics metrics, ILogger<InferenceDataplane>? logger = null)
+    public InferenceDataplane(ModelRepository repository, ServingOptions options, ServingMetrics metrics, ILogger<InferenceDataplane>? logger = null,
+        PayloadLogger? payloads = null)
     {
         _repository = repository;
         Options = options;
         _metrics = metrics;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _cache = new PredictionCache(options.PredictionCache);
+        _payloads = payloads is { Enabled: true } ? payloads : null;
     }
+
+    /// <summary>Entries in the prediction cache (for tests and diagnostics).</summary>
+    public int CachedPredictions => _cache.Count;
 
     public ServingOptions Options { get; }
     public ModelRepository Repository => _repository;
@@ -100,17 +108,17 @@ public sealed class InferenceDataplane
             var resolved = await _repository.ResolveAsync(model, version, cancellationToken).ConfigureAwait(false);
             modelTag = resolved.Version.Name;
             versionTag = resolved.Version.Version.ToString(CultureInfo.InvariantCulture);
-            using var lease = await _repository.AcquireAsync(resolved.Version, cancellationToken).ConfigureAwait(false);
             bool transformed = request.Flag(TransformedParameter);
-            var prepared = lease.Model.Prepare(request, transformed);
-            var outputs = await lease.Model.InferAsync(prepared, cancellationToken).ConfigureAwait(false);
-            return new InferResponse
+            var outputs = await CachedInferAsync(resolved.Version, request, transformed, cancellationToken).ConfigureAwait(false);
+            var response = new InferResponse
             {
                 ModelName = resolved.Version.Name,
                 ModelVersion = versionTag,
                 Id = request.Id,
                 Outputs = outputs,
             };
+            _payloads?.Offer(modelTag, versionTag, Stopwatch.GetElapsedTime(started).TotalMilliseconds, request, response);
+            return response;
         }
         catch (InferenceError e)
         {
@@ -133,6 +141,33 @@ public sealed class InferenceDataplane
             _metrics.Requests.Add(1, tags);
             _metrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
         }
+    }
+
+    /// <summary>
+    /// Answers from the prediction cache when the same inputs were run on this version before; otherwise leases the
+    /// session, validates and transforms (400), runs through the batcher, and caches the outputs. A hit needs no
+    /// lease: only requests that ran successfully are cached, so an equal request is valid too.
+    /// </summary>
+    private async Task<IReadOnlyList<InferTensor>> CachedInferAsync(Core.Registry.ModelVersion version, InferRequest request, bool transformed, CancellationToken ct)
+    {
+        PredictionCache.Key? key = null;
+        if (Options.CacheEnabledFor(version.Name))
+        {
+            key = PredictionCache.KeyFor(version, request, transformed);
+            var tags = new TagList { { "model", version.Name }, { "version", version.Version.ToString(CultureInfo.InvariantCulture) } };
+            if (_cache.TryGet(key.Value, out var hit))
+            {
+                _metrics.CacheHits.Add(1, tags);
+                return hit;
+            }
+            _metrics.CacheMisses.Add(1, tags);
+        }
+        using var lease = await _repository.AcquireAsync(version, ct).ConfigureAwait(false);
+        var prepared = lease.Model.Prepare(request, transformed);
+        var outputs = await lease.Model.InferAsync(prepared, ct).ConfigureAwait(false);
+        if (key is { } k)
+            _cache.Add(k, outputs);
+        return outputs;
     }
 
     /// <summary>Loads <see cref="ServingOptions.PreloadModels"/> so the first requests do not pay for it.</summary>

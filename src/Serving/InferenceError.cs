@@ -9,6 +9,10 @@ public enum InferenceErrorKind
     NotFound,
     /// <summary>The body exceeds the configured limit (HTTP 413).</summary>
     PayloadTooLarge,
+    /// <summary>The request clashes with what already happened, e.g. a second feedback for one request (HTTP 409).</summary>
+    Conflict,
+    /// <summary>Too late: e.g. feedback after its window, or for a policy that was replaced (HTTP 410).</summary>
+    Gone,
     /// <summary>The model is loading, failed to load, or the server is shutting down (HTTP 503).</summary>
     NotReady,
     /// <summary>The model itself failed while running valid input (HTTP 500).</summary>
@@ -25,6 +29,8 @@ public sealed class InferenceError(InferenceErrorKind kind, string message, Exce
     {
         InferenceErrorKind.InvalidInput => 400,
         InferenceErrorKind.NotFound => 404,
+        InferenceErrorKind.Conflict => 409,
+        InferenceErrorKind.Gone => 410,
         InferenceErrorKind.PayloadTooLarge => 413,
         InferenceErrorKind.NotReady => 503,
         _ => 500,
@@ -33,5 +39,7 @@ public sealed class InferenceError(InferenceErrorKind kind, string message, Exce
     public static InferenceError Invalid(string message) => new(InferenceErrorKind.InvalidInput, message);
     public static InferenceError NotFound(string message) => new(InferenceErrorKind.NotFound, message);
     public static InferenceError NotReady(string message, Exception? inner = null) => new(InferenceErrorKind.NotReady, message, inner);
+    public static InferenceError Conflict(string message) => new(InferenceErrorKind.Conflict, message);
+    public static InferenceError Gone(string message) => new(InferenceErrorKind.Gone, message);
     public static InferenceError TooLarge(long limit) => new(InferenceErrorKind.PayloadTooLarge, $"Request body exceeds the limit of {limit} bytes.");
 }

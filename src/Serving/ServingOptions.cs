@@ -55,6 +55,15 @@ public sealed class ServingOptions
     /// <summary>How long an alias resolution is cached: the bound on how stale a moved alias can be.</summary>
     public TimeSpan AliasRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a routing policy is cached: the bound on how stale a policy written by another host can be.</summary>
+    public TimeSpan PolicyRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a bandit's learned state is cached for routing. Feedback on this host refreshes it at once; other
+    /// hosts' feedback is seen within this bound (1 s: at 100 requests/s a bandit decides on state ≤ 100 feedbacks old).
+    /// </summary>
+    public TimeSpan PolicyStateRefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long a request waits for its model to load before it gets 503.</summary>
     public TimeSpan ModelLoadWait { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -71,6 +80,17 @@ public sealed class ServingOptions
 
     /// <summary>Model references loaded at start; server readiness waits for them.</summary>
     public List<string> PreloadModels { get; set; } = [];
+
+    /// <summary>The prediction cache (one LRU for the process); <see cref="ModelPredictionCache"/> turns it off per model.</summary>
+    public PredictionCacheOptions PredictionCache { get; set; } = new();
+
+    /// <summary>Per-model cache switch, keyed by registered model name (e.g. <c>{"Enabled": false}</c> for a model that samples); only Enabled is read.</summary>
+    public Dictionary<string, PredictionCacheOptions> ModelPredictionCache { get; set; } = new(StringComparer.Ordinal);
+
+    public PayloadLoggingOptions PayloadLogging { get; set; } = new();
+
+    public bool CacheEnabledFor(string model) =>
+        (ModelPredictionCache.TryGetValue(model, out var c) ? c : PredictionCache).Enabled;
 
     public BatchingOptions BatchingFor(string model) =>
         ModelBatching.TryGetValue(model, out var b) ? b : DefaultBatching;

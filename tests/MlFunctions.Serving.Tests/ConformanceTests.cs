@@ -120,6 +120,13 @@ public sealed class ConformanceTests(ConformanceFixture fixture) : IClassFixture
         { "registry set alias stale etag", "PUT", "api/registry/models/mutable/aliases/champion", "{\"version\":1}", "If-Match: \"999999\"", 412, "Precondition failed" },
         { "registry create-only alias exists", "PUT", "api/registry/models/mutable/aliases/champion", "{\"version\":1}", "If-None-Match: *", 412, "Precondition failed" },
         { "registry delete alias", "DELETE", "api/registry/models/mutable/aliases/gone", null, null, 204, null },
+        { "v1 model ready", "GET", "v1/models/mlp", null, null, 200, "{\"name\":\"mlp\",\"ready\":true}" },
+        { "404 v1 model ready unknown", "GET", "v1/models/nope", null, null, 404, "Unknown model 'nope'" },
+        // This harness has no serving store: policies and feedback say so (RoutingPolicyTests cover them over Azurite).
+        { "503 policy without a store", "GET", "api/serving/mlp/policy", null, null, 503, "not configured" },
+        { "503 put policy without a store", "PUT", "api/serving/mlp/policy", "{\"kind\":\"fixed\",\"alias\":\"champion\"}", null, 503, "not configured" },
+        { "503 delete policy without a store", "DELETE", "api/serving/mlp/policy", null, null, 503, "not configured" },
+        { "503 feedback without a store", "POST", "v2/models/mlp/feedback", "{\"id\":\"r1\",\"reward\":1}", null, 503, "not configured" },
         { "registry delete alias unknown", "DELETE", "api/registry/models/mutable/aliases/never", null, null, 404, "no alias 'never'" },
     };
 

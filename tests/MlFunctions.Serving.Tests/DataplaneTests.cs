@@ -315,7 +315,11 @@ public sealed class DataplaneTests
     public async Task Least_recently_used_sessions_are_unloaded_beyond_the_memory_budget()
     {
         var a = OnnxModels.Mlp(seed: 1);
-        await using var h = new Harness(o => o.MemoryBudgetBytes = a.Length + a.Length / 2); // room for one model
+        await using var h = new Harness(o =>
+        {
+            o.MemoryBudgetBytes = a.Length + a.Length / 2; // room for one model
+            o.PredictionCache = new PredictionCacheOptions { Enabled = false }; // the repeated input must reach a session
+        });
         await h.RegisterAsync("a", a);
         await h.RegisterAsync("b", OnnxModels.Mlp(seed: 2));
         await h.Dataplane.InferAsync("a", null, MlpRequest(Row(0)));

@@ -57,7 +57,8 @@ internal sealed class ListLogger<T> : ILogger<T>
 /// <summary>A complete dataplane over an in-memory registry and artifact store, with its HTTP handlers.</summary>
 internal sealed class Harness : IAsyncDisposable
 {
-    public Harness(Action<ServingOptions>? configure = null, ISessionFactory? sessions = null, IModelRegistry? registry = null, IArtifactStore? artifacts = null)
+    public Harness(Action<ServingOptions>? configure = null, ISessionFactory? sessions = null, IModelRegistry? registry = null, IArtifactStore? artifacts = null,
+        Online.BlobServingStore? servingStore = null, PayloadLogger? payloads = null)
     {
         Options = new ServingOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, IntraOpNumThreads = 1 };
         configure?.Invoke(Options);
@@ -66,8 +67,9 @@ internal sealed class Harness : IAsyncDisposable
         Sessions = new CountingSessionFactory(sessions ?? new OrtSessionFactory(OrtSessionFactory.ProvidersFor(Options), Options.IntraOpNumThreads, FactoryLog));
         Metrics = new ServingMetrics();
         Repository = new ModelRepository(Registry, Artifacts, Sessions, Options, Metrics, RepositoryLog);
-        Dataplane = new InferenceDataplane(Repository, Options, Metrics);
-        Handlers = new InferenceHandlers(Dataplane, Registry);
+        Dataplane = new InferenceDataplane(Repository, Options, Metrics, payloads: payloads);
+        Router = servingStore is null ? null : new Online.PolicyRouter(servingStore, Options);
+        Handlers = new InferenceHandlers(Dataplane, Registry, router: Router);
     }
 
     public ServingOptions Options { get; }
@@ -78,6 +80,7 @@ internal sealed class Harness : IAsyncDisposable
     public ModelRepository Repository { get; }
     public InferenceDataplane Dataplane { get; }
     public InferenceHandlers Handlers { get; }
+    public Online.PolicyRouter? Router { get; }
     public ListLogger<ModelRepository> RepositoryLog { get; } = new();
     public ListLogger<OrtSessionFactory> FactoryLog { get; } = new();
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MlFunctions.Core.Registry;
 using MlFunctions.Serving;
+using MlFunctions.Serving.Online;
 using MlFunctions.Serving.Protocol;
 
 namespace MlFunctions.Api.Inference;
@@ -17,7 +18,7 @@ namespace MlFunctions.Api.Inference;
 /// <c>v2_endpoints.py</c>): read route values and body, call the dataplane, write JSON. Errors are
 /// <c>{"error": "..."}</c> with 400/404/409/413/503/500. Both hosts map <see cref="InferenceRoutes.All"/> onto these.
 /// </summary>
-public sealed class InferenceHandlers
+public sealed partial class InferenceHandlers
 {
     private static readonly JsonSerializerOptions V2Json = new(JsonSerializerDefaults.Web)
     {
@@ -28,12 +29,15 @@ public sealed class InferenceHandlers
     private readonly InferenceDataplane _dataplane;
     private readonly IModelRegistry _registry;
     private readonly ILogger _logger;
+    private readonly PolicyRouter? _router;
 
-    public InferenceHandlers(InferenceDataplane dataplane, IModelRegistry registry, ILogger<InferenceHandlers>? logger = null)
+    /// <param name="router">Routing policies and feedback; without it <c>{m}</c> always serves <c>champion</c> and the policy and feedback routes answer 503.</param>
+    public InferenceHandlers(InferenceDataplane dataplane, IModelRegistry registry, ILogger<InferenceHandlers>? logger = null, PolicyRouter? router = null)
     {
         _dataplane = dataplane;
         _registry = registry;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _router = router;
     }
 
     // ---- KServe V2: server ----
@@ -87,7 +91,7 @@ public sealed class InferenceHandlers
             }
             request = V2Codec.ParseRequest(body.Memory, headerLength); // copies out what it keeps: the buffer goes back now
         }
-        var response = await _dataplane.InferAsync(Route(ctx, "model"), OptionalRoute(ctx, "version"), request, "v2", ctx.RequestAborted);
+        var response = await RoutedInferAsync(ctx, Route(ctx, "model"), OptionalRoute(ctx, "version"), request);
         var encoded = V2Codec.EncodeResponse(response, request);
         if (encoded.JsonHeaderLength is { } jl)
             ctx.Response.Headers[V2Codec.HeaderLengthHeader] = jl.ToString(CultureInfo.InvariantCulture);

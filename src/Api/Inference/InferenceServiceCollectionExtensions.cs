@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using MlFunctions.Serving;
+using MlFunctions.Serving.Online;
 
 namespace MlFunctions.Api.Inference;
 
@@ -33,15 +34,28 @@ public static class InferenceServiceCollectionExtensions
             sp.GetRequiredService<ServingOptions>(),
             sp.GetRequiredService<ServingMetrics>(),
             sp.GetService<ILogger<ModelRepository>>()));
+        services.TryAddSingleton<IPayloadSink>(sp => new BlobPayloadSink(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<ServingOptions>().PayloadLogging.Container)));
+        services.TryAddSingleton(sp => new PayloadLogger(
+            sp.GetRequiredService<ServingOptions>().PayloadLogging,
+            sp.GetRequiredService<IPayloadSink>(),
+            sp.GetRequiredService<ServingMetrics>(),
+            sp.GetService<ILogger<PayloadLogger>>()));
         services.TryAddSingleton(sp => new InferenceDataplane(
             sp.GetRequiredService<ModelRepository>(),
             sp.GetRequiredService<ServingOptions>(),
             sp.GetRequiredService<ServingMetrics>(),
-            sp.GetService<ILogger<InferenceDataplane>>()));
+            sp.GetService<ILogger<InferenceDataplane>>(),
+            sp.GetRequiredService<PayloadLogger>()));
+        // Policies, learned state and the request journal live beside the registry, in the "serving" container.
+        services.TryAddSingleton(sp => new BlobServingStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(BlobServingStore.DefaultContainerName)));
+        services.TryAddSingleton(sp => new PolicyRouter(sp.GetRequiredService<BlobServingStore>(), sp.GetRequiredService<ServingOptions>()));
         services.TryAddSingleton(sp => new InferenceHandlers(
             sp.GetRequiredService<InferenceDataplane>(),
             sp.GetRequiredService<Core.Registry.IModelRegistry>(),
-            sp.GetService<ILogger<InferenceHandlers>>()));
+            sp.GetService<ILogger<InferenceHandlers>>(),
+            sp.GetRequiredService<PolicyRouter>()));
         return services;
     }
 }

@@ -7,7 +7,7 @@ using MlFunctions.Local.Storage;
 namespace MlFunctions.Local.Http;
 
 /// <summary>
-/// Function keys, as in Azure Functions: every route but health needs the key in the
+/// Function keys, as in Azure Functions: every route but health (<see cref="ApiRoutes.Anonymous"/>) needs the key in the
 /// <c>x-functions-key</c> header or the <c>code</c> query parameter. The key is <c>Local:ApiKey</c>, or
 /// one generated once and kept in the data folder so that it survives restarts.
 /// </summary>
@@ -56,7 +56,8 @@ public sealed class ApiKeys
     /// <summary>Middleware: 401 with a message unless the route is anonymous or the key matches.</summary>
     public async Task EnforceAsync(HttpContext http, Func<Task> next)
     {
-        var anonymous = http.Request.Path.Equals("/" + ApiRoutes.Health, StringComparison.OrdinalIgnoreCase);
+        var path = http.Request.Path;
+        var anonymous = ApiRoutes.Anonymous.Any(route => path.Equals("/" + route, StringComparison.OrdinalIgnoreCase));
         if (anonymous || IsAuthorized(http.Request))
         {
             await next();

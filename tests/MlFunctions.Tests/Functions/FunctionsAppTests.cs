@@ -92,7 +92,7 @@ public sealed class FunctionsAppTests(LocalHostFixture host)
                 continue;
             }
 
-            var expected = trigger.Route == ApiRoutes.Health ? AuthorizationLevel.Anonymous : AuthorizationLevel.Function;
+            var expected = ApiRoutes.Anonymous.Contains(trigger.Route!) ? AuthorizationLevel.Anonymous : AuthorizationLevel.Function;
             Assert.Equal(expected, trigger.AuthLevel);
         }
     }

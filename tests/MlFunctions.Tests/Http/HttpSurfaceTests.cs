@@ -20,6 +20,17 @@ public sealed class HttpSurfaceTests(LocalHostFixture host)
         Assert.Equal("healthy", (string?)(await response.Content.ReadFromJsonAsync<JsonObject>())!["status"]);
     }
 
+    [Fact]
+    public async Task V2HealthProbesNeedNoKeySoKubernetesProbesWork()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        var live = await http.GetAsync("/v2/health/live");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        var ready = await http.GetAsync("/v2/health/ready");
+        Assert.Contains(ready.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.ServiceUnavailable });
+        Assert.DoesNotContain("function key", await ready.Content.ReadAsStringAsync());
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("wrong-key")]
@@ -35,6 +46,7 @@ public sealed class HttpSurfaceTests(LocalHostFixture host)
                  {
                      ("POST", "/api/orchestrators/FanOutProbe"), ("GET", "/runtime/webhooks/durabletask/instances"),
                      ("GET", "/runtime/webhooks/durabletask/instances/x"), ("DELETE", "/runtime/webhooks/durabletask/instances/x"),
+                     ("PUT", "/api/serving/m/policy"), ("POST", "/v2/models/m/feedback"), ("GET", "/v2"),
                  })
         {
             var response = await http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = JsonContent.Create(new { count = 1 }) });

@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Azure.Storage.Blobs;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using MlFunctions.Activities.Registry;
+using MlFunctions.Bench.Online;
+using MlFunctions.Bench.Serving;
+using MlFunctions.Core.Registry;
+using MlFunctions.Local;
+using MlFunctions.Local.Cli;
+
+// Online validation benchmark (issue #15, section 3), not a test. On the real local host over Azurite:
+//   bandit: Thompson over champion (weaker) and challenger (better), label feedback after every answer;
+//   A/B:    a 50/50 abtest until its sequential test calls the difference;
+//   cache:  throughput on 16 repeated inputs at concurrency 16, heavy CNN, cache on vs off (per-model setting);
+//   logging: throughput of the MLP (cache off) with payload logging on vs a second host with it off.
+// Usage: bench/online/run.sh [bandit requests = 2000] [seconds per throughput point = 8]
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+int banditRequests = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 2000;
+var duration = TimeSpan.FromSeconds(args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 8);
+var warmup = TimeSpan.FromSeconds(2);
+const string Key = "online-bench-key";
+const int Concurrency = 16;
+ThreadPool.GetMinThreads(out int minWorkers, out int minIo);
+ThreadPool.SetMinThreads(Math.Max(minWorkers, 64), minIo);
+
+var data = Directory.CreateTempSubdirectory("mlf-online-bench-").FullName;
+string hub = "onlinebench" + Guid.NewGuid().ToString("N")[..8];
+WebApplication StartHost(params string[] extra) => LocalHost.Build(
+[
+    "--urls", "http://127.0.0.1:0", "--Local:ApiKey", Key, "--Local:DataPath", data, "--Local:TaskHub", hub, "--Local:Workers", "0",
+    "--Logging:LogLevel:Default", "Warning", "--Logging:LogLevel:MlFunctions.Serving", "Error",
+    "--Serving:PolicyStateRefreshInterval", "00:00:00.200",
+    "--Serving:ModelPredictionCache:cnn-nocache:Enabled", "false",
+    "--Serving:ModelPredictionCache:mlp-nocache:Enabled", "false",
+    .. extra,
+]);
+
+// ---- models and data: a teacher labels random inputs; the weaker model is the teacher with noisy weights ----
+var teacher = OnlineModels.Teacher(seed: 11);
+var weaker = OnlineModels.Perturbed(teacher, noise: 0.9, seed: 12);
+var rng = new Random(5);
+var pool = Enumerable.Range(0, 1000).Select(_ => Enumerable.Range(0, OnlineModels.Features).Select(_ => (float)rng.NextDouble()).ToArray()).ToList();
+var labels = pool.Select(x => rng.NextDouble() < 0.05 ? rng.Next(OnlineModels.Classes) : OnlineModels.Predict(teacher, x)).ToList();
+double Accuracy((float[], float[]) w) => pool.Select((x, i) => OnlineModels.Predict(w, x) == labels[i] ? 1.0 : 0.0).Average();
+double accGood = Accuracy(teacher), accWeak = Accuracy(weaker);
+Console.WriteLine($"models: champion (weaker) accuracy {accWeak:F3}, challenger (better) {accGood:F3} on {pool.Count} labelled inputs");
+
+static string Body(string? id, float[] x, long[] shape) => JsonSerializer.Serialize(new { id, inputs = new[] { new { name = "input", shape, datatype = "FP32", data = x } } });
+
+var clock = System.Diagnostics.Stopwatch.StartNew();
+double bestShare, regretVsUniform, cacheSpeedup, loggingOverhead;
+int abToSignificance;
+double loggingOn;
+try
+{
+    await using (var host = StartHost())
+    {
+        await host.StartAsync();
+        string url = Commands.BaseUrl(host);
+        var registry = host.Services.GetRequiredService<IModelRegistry>();
+        var container = host.Services.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(BlobModelRegistry.DefaultContainerName);
+        await container.CreateIfNotExistsAsync();
+        async Task<int> Register(string model, byte[] onnx, string alias, string output, long[] inputShape, int outputs)
+        {
+            string sha = Convert.ToHexStringLower(SHA256.HashData(onnx));
+            string blob = $"{model}/artifacts/{sha[..16]}.onnx";
+            await container.GetBlobClient(blob).UploadAsync(BinaryData.FromBytes(onnx), overwrite: true);
+            var v = await registry.RegisterVersionAsync(model, new ModelVersionDraft
+            {
+                ArtifactUri = $"{BlobModelRegistry.DefaultContainerName}/{blob}",
+                Sha256 = sha,
+                Signature = new ModelSignature([new TensorSignature("input", "FP32", inputShape)], [new TensorSignature(output, "FP32", [-1, outputs])]),
+                Lineage = new ModelLineage { PipelineRunId = "online-bench-" + model + alias },
+            });
+            await registry.SetAliasAsync(model, alias, v.Version);
+            return v.Version;
+        }
+        int weakVersion = await Register("mnist", OnlineModels.Onnx(weaker), RegistryNames.Champion, OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        int goodVersion = await Register("mnist", OnlineModels.Onnx(teacher), "challenger", OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        await Register("mlp-nocache", OnlineModels.Onnx(teacher), RegistryNames.Champion, OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        var heavy = BenchModels.HeavyCnn();
+        await Register("cnn-cache", heavy.Onnx, RegistryNames.Champion, BenchModel.Output, heavy.BatchShape(-1), heavy.OutputSize);
+        await Register("cnn-nocache", heavy.Onnx, RegistryNames.Champion, BenchModel.Output, heavy.BatchShape(-1), heavy.OutputSize);
+
+        using var http = LoadGenerator.NewClient();
+        http.DefaultRequestHeaders.Add(MlFunctions.Local.Http.ApiKeys.HeaderName, Key);
+        async Task Put(object policy)
+        {
+            using var r = await http.PutAsync($"{url}/api/serving/mnist/policy", JsonContent.Create(policy));
+            if (!r.IsSuccessStatusCode)
+                throw new InvalidOperationException($"policy: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+        }
+        // One request and its label feedback; returns the serving version and the feedback answer.
+        async Task<(int Version, JsonElement Feedback)> Serve(string id, int i)
+        {
+            using var r = await http.PostAsync($"{url}/v2/models/mnist/infer", new StringContent(Body(id, pool[i], [1, OnlineModels.Features]), Encoding.UTF8, "application/json"));
+            r.EnsureSuccessStatusCode();
+            int version = int.Parse(r.Headers.GetValues("X-Model-Version").Single(), CultureInfo.InvariantCulture);
+            using var f = await http.PostAsync($"{url}/v2/models/mnist/feedback", JsonContent.Create(new { id, label = labels[i] }));
+            var text = await f.Content.ReadAsStringAsync();
+            if (!f.IsSuccessStatusCode)
+                throw new InvalidOperationException($"feedback: {(int)f.StatusCode} {text}");
+            return (version, JsonDocument.Parse(text).RootElement.Clone());
+        }
+
+        // ---- bandit ----
+        await Put(new { kind = "bandit", algorithm = "thompson", arms = new[] { "champion", "challenger" }, seed = 1 });
+        var served = new int[banditRequests];
+        int next = -1;
+        var banditClock = System.Diagnostics.Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            for (int i; (i = Interlocked.Increment(ref next)) < banditRequests;)
+                served[i] = (await Serve($"bandit-{i}", i % pool.Count)).Version;
+        }));
+        bestShare = served.Skip(banditRequests / 2).Count(v => v == goodVersion) / (double)(banditRequests - (banditRequests / 2));
+        double regret = served.Sum(v => v == goodVersion ? 0 : accGood - accWeak);
+        regretVsUniform = regret / (banditRequests * (accGood - accWeak) / 2);
+        Console.WriteLine($"bandit (thompson, 4 clients): {banditRequests} requests + feedback in {banditClock.Elapsed.TotalSeconds:F1} s; " +
+            $"better model served {bestShare:P1} of the last half; pseudo-regret {regret:F1} vs {banditRequests * (accGood - accWeak) / 2:F1} for a 50/50 split");
+
+        // ---- A/B ----
+        await Put(new { kind = "abtest", weights = new Dictionary<string, double> { ["champion"] = 50, ["challenger"] = 50 } });
+        abToSignificance = -1;
+        for (int i = 0; i < 20_000 && abToSignificance < 0; i++)
+        {
+            var (_, feedback) = await Serve($"ab-{i}", i % pool.Count);
+            var test = feedback.GetProperty("test");
+            if (test.GetProperty("significant").GetBoolean())
+            {
+                abToSignificance = i + 1;
+                Console.WriteLine($"A/B (mSPRT, alpha 0.05): significant after {abToSignificance} requests; difference {test.GetProperty("difference").GetDouble():F3}, " +
+                    $"p {test.GetProperty("pValue").GetDouble():G3}, feedback {test.GetProperty("feedbackA").GetDouble()} / {test.GetProperty("feedbackB").GetDouble()}");
+            }
+        }
+        using (await http.DeleteAsync($"{url}/api/serving/mnist/policy")) { }
+
+        // ---- cache: 16 repeated inputs, concurrency 16 ----
+        var cnnInputs = Enumerable.Range(0, 16).Select(i => pool[i].Take(784).ToArray()).ToList();
+        PreparedRequest[] Requests(string model, IEnumerable<float[]> xs, long[] shape) =>
+            xs.Select(x => new PreparedRequest(new Uri($"{url}/v2/models/{model}/infer"), Encoding.UTF8.GetBytes(Body(null, x, shape)), "application/json", [])).ToArray();
+        var on = await LoadGenerator.RunHttpAsync("cache on", http, Requests("cnn-cache", cnnInputs, [1, 1, 28, 28]), Concurrency, 1, warmup, duration);
+        var off = await LoadGenerator.RunHttpAsync("cache off", http, Requests("cnn-nocache", cnnInputs, [1, 1, 28, 28]), Concurrency, 1, warmup, duration);
+        cacheSpeedup = on.SamplesPerSec / off.SamplesPerSec;
+        Console.WriteLine($"cache (heavy CNN, 16 repeated inputs, {Concurrency} clients): on {on.SamplesPerSec:F0}/s p99 {on.P99Ms:F1} ms, off {off.SamplesPerSec:F0}/s p99 {off.P99Ms:F1} ms; errors {on.Errors + off.Errors}");
+
+        // ---- logging on (this host's default) ----
+        var logged = await LoadGenerator.RunHttpAsync("logging on", http, Requests("mlp-nocache", pool, [1, OnlineModels.Features]), Concurrency, 1, warmup, duration);
+        loggingOn = logged.SamplesPerSec;
+        Console.WriteLine($"payload logging on (MLP, cache off, {Concurrency} clients): {logged.SamplesPerSec:F0}/s p50 {logged.P50Ms:F1} ms p99 {logged.P99Ms:F1} ms; errors {logged.Errors}");
+        await host.StopAsync();
+    }
+
+    // ---- logging off: a second host on the same storage, same models ----
+    await using (var host = StartHost("--Serving:PayloadLogging:Enabled", "false"))
+    {
+        await host.StartAsync();
+        string url = Commands.BaseUrl(host);
+        using var http = LoadGenerator.NewClient();
+        http.DefaultRequestHeaders.Add(MlFunctions.Local.Http.ApiKeys.HeaderName, Key);
+        var requests = pool.Select(x => new PreparedRequest(new Uri($"{url}/v2/models/mlp-nocache/infer"), Encoding.UTF8.GetBytes(Body(null, x, [1, OnlineModels.Features])), "application/json", [])).ToArray();
+        var off = await LoadGenerator.RunHttpAsync("logging off", http, requests, Concurrency, 1, warmup, duration);
+        loggingOverhead = loggingOn / off.SamplesPerSec;
+        Console.WriteLine($"payload logging off: {off.SamplesPerSec:F0}/s p50 {off.P50Ms:F1} ms p99 {off.P99Ms:F1} ms; errors {off.Errors}");
+        await host.StopAsync();
+    }
+}
+finally
+{
+    try { Directory.Delete(data, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+Console.WriteLine($"wall {clock.Elapsed.TotalSeconds:F0} s. Definitions: best_share = share of the last half of the bandit's requests served by the better model; " +
+    "regret_vs_uniform = the bandit's pseudo-regret / a 50/50 split's; ab_requests = requests (each with feedback) until the mSPRT was significant; " +
+    "cache_hit_speedup and logging_overhead = throughput ratios (on / off).");
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"RESULT online bandit_best_share={bestShare:F3} bandit_regret_vs_uniform={regretVsUniform:F3} ab_requests_to_significance={abToSignificance} cache_hit_speedup={cacheSpeedup:F2} logging_overhead={loggingOverhead:F3}"));

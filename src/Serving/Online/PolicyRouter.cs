@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using MlFunctions.Core.OnlineValidation;
+using MlFunctions.Serving.Protocol;
+
+namespace MlFunctions.Serving.Online;
+
+/// <summary>
+/// Applies a model's routing policy to a request (which alias serves it), remembers what served it, and turns
+/// feedback into learned state, over <see cref="BlobServingStore"/> so every host routes and learns alike.
+/// Policies are cached for <see cref="ServingOptions.PolicyRefreshInterval"/> and bandit state for
+/// <see cref="ServingOptions.PolicyStateRefreshInterval"/>: routing reads no blob on most requests.
+/// </summary>
+public sealed class PolicyRouter(BlobServingStore store, ServingOptions options, TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<string, (Task<PolicyDocument?> Doc, long At)> _policies = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string, string), (Task<PolicyState> State, long At)> _states = new();
+
+    public BlobServingStore Store => store;
+
+    public Task<PolicyDocument?> GetPolicyAsync(string model, CancellationToken ct = default) =>
+        Cached(_policies, model, options.PolicyRefreshInterval, () => store.GetPolicyAsync(model, CancellationToken.None), ct);
+
+    private Task<PolicyState> GetStateAsync(string model, string generation, CancellationToken ct) =>
+        Cached(_states, (model, generation), options.PolicyStateRefreshInterval, () => store.GetStateAsync(model, generation, CancellationToken.None), ct);
+
+    // Concurrent callers may each refresh once when an entry expires; cheaper than a lock on the hot path.
+    private static async Task<T> Cached<TKey, T>(ConcurrentDictionary<TKey, (Task<T>, long)> cache, TKey key, TimeSpan ttl, Func<Task<T>> fetch, CancellationToken ct)
+        where TKey : notnull
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (cache.TryGetValue(key, out var entry) && !entry.Item1.IsFaulted && !entry.Item1.IsCanceled && Stopwatch.GetElapsedTime(entry.Item2, now) < ttl)
+            return await entry.Item1.WaitAsync(ct).ConfigureAwait(false);
+        var task = fetch();
+        cache[key] = (task, now);
+        return await task.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Forgets cached policy and state of a model (after a write on this host).</summary>
+    public void Invalidate(string model)
+    {
+        _policies.TryRemove(model, out _);
+        foreach (var key in _states.Keys.Where(k => k.Item1 == model).ToList())
+            _states.TryRemove(key, out _);
+    }
+
+    /// <summary>The policy and its decision for a request, or null when the model has no policy.</summary>
+    public async Task<(PolicyDocument Policy, RoutingDecision Decision)?> DecideAsync(string model, string requestKey, CancellationToken ct = default)
+    {
+        var doc = await GetPolicyAsync(model, ct).ConfigureAwait(false);
+        if (doc is null)
+            return null;
+        var state = doc.Policy.Kind == RoutingPolicy.Bandit
+            ? await GetStateAsync(model, doc.Generation, ct).ConfigureAwait(false)
+            : PolicyState.Fresh(doc.Generation); // canary and A/B routing do not depend on the feedback
+        return (doc, PolicyEngine.Decide(doc.Policy, state, requestKey));
+    }
+
+    public Task RememberAsync(string model, PolicyDocument policy, RoutingDecision decision, string requestId, InferResponse response, CancellationToken ct = default)
+    {
+        var now = _time.GetUtcNow();
+        int version = int.TryParse(response.ModelVersion, out int v) ? v : 0;
+        return store.RememberAsync(model, new ServedRequest(requestId, decision.Alias, version, decision.Probability, policy.Generation,
+            now, now + policy.Policy.FeedbackWindow, PredictedClasses(response)), ct);
+    }
+
+    /// <summary>
+    /// Records feedback for a served request: a reward in [0, 1], or the true label(s), scored against the
+    /// remembered prediction (reward = the share of rows predicted right). 404 unknown id, 409 duplicate,
+    /// 410 late or for a replaced policy, 400 bad values.
+    /// </summary>
+    public async Task<FeedbackResult> FeedbackAsync(string model, string id, double? reward, JsonElement? label, CancellationToken ct = default)
+    {
+        if (reward is { } r && !(r >= 0 && r <= 1))
+            throw InferenceError.Invalid($"reward is {r}; it must be in [0, 1].");
+        var doc = await store.GetPolicyAsync(model, ct).ConfigureAwait(false)
+            ?? throw InferenceError.NotFound($"Model '{model}' has no routing policy, so no request of it awaits feedback.");
+        var (outcome, served) = await store.ClaimAsync(model, id, doc.Generation, ct).ConfigureAwait(false);
+        switch (outcome)
+        {
+            case FeedbackClaim.Unknown:
+                throw InferenceError.NotFound($"No request '{id}' of model '{model}' was served under a routing policy.");
+            case FeedbackClaim.Duplicate:
+                throw InferenceError.Conflict($"Request '{id}' already has feedback (given {served!.FeedbackAt:O}); only the first counts.");
+            case FeedbackClaim.Expired:
+                throw InferenceError.Gone(served!.Generation != doc.Generation
+                    ? $"Request '{id}' was served under a policy that has since been replaced; its feedback no longer counts."
+                    : $"Request '{id}' was served at {served.ServedAt:O}; its feedback window closed at {served.ExpiresAt:O}.");
+        }
+        double value = reward ?? Score(served!, label);
+        var state = await store.UpdateStateAsync(model, doc.Generation,
+            s => PolicyEngine.Apply(doc.Policy, s, served!.Alias, value, served.Probability), ct).ConfigureAwait(false);
+        _states[(model, doc.Generation)] = (Task.FromResult(state), Stopwatch.GetTimestamp());
+        return new FeedbackResult(id, served!.Alias, served.Version, value, state.Arm(served.Alias), PolicyEngine.Verdict(doc.Policy, state));
+    }
+
+    // Claimed before scoring, so a malformed label uses up the slot; validated first instead where it can be.
+    private static double Score(ServedRequest served, JsonElement? label)
+    {
+        if (label is not { } l)
+            throw InferenceError.Invalid("Feedback needs 'reward' (a number in [0, 1]) or 'label' (the true class, or one per row).");
+        if (served.Predicted is not { Length: > 0 } predicted)
+            throw InferenceError.Invalid("The model's output is not a class-score tensor, so a label cannot be scored; send 'reward'.");
+        var labels = l.ValueKind == JsonValueKind.Array ? l.EnumerateArray().ToList() : [l];
+        if (labels.Count != predicted.Length || labels.Any(x => x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out _)))
+            throw InferenceError.Invalid($"'label' must be {(predicted.Length == 1 ? "an integer class" : $"an array of {predicted.Length} integer classes")}.");
+        return labels.Select((x, i) => x.GetInt32() == predicted[i] ? 1.0 : 0.0).Average();
+    }
+
+    /// <summary>Checks a label's shape before the feedback slot is claimed.</summary>
+    public static void ValidateFeedback(double? reward, JsonElement? label)
+    {
+        if (reward is null && label is null)
+            throw InferenceError.Invalid("Feedback needs 'reward' (a number in [0, 1]) or 'label' (the true class, or one per row).");
+        if (label is { } l && l.ValueKind is not (JsonValueKind.Number or JsonValueKind.Array))
+            throw InferenceError.Invalid("'label' must be an integer class or an array of them.");
+    }
+
+    /// <summary>The arg-max class per row of the first output when it is an FP32/FP64 score matrix [rows, classes] or vector.</summary>
+    public static int[]? PredictedClasses(InferResponse response)
+    {
+        if (response.Outputs.Count == 0)
+            return null;
+        var o = response.Outputs[0];
+        double[]? scores = o.Data switch { float[] f => Array.ConvertAll(f, x => (double)x), double[] d => d, _ => null };
+        if (scores is null || o.Shape.Length is < 1 or > 2)
+            return null;
+        int rows = o.Shape.Length == 2 ? (int)o.Shape[0] : 1, classes = (int)o.Shape[^1];
+        if (rows * classes != scores.Length || classes < 2 || rows > 1024)
+            return null;
+        var result = new int[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            int best = 0;
+            for (int c = 1; c < classes; c++)
+                if (scores[(r * classes) + c] > scores[(r * classes) + best])
+                    best = c;
+            result[r] = best;
+        }
+        return result;
+    }
+}
+
+/// <summary>The answer to a feedback: what it counted for and where the arm and the A/B test now stand.</summary>
+public sealed record FeedbackResult(string Id, string Alias, int Version, double Reward, ArmStats Arm, SequentialTestResult? Test);
