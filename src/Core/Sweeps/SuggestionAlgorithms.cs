@@ -11,6 +11,7 @@ public static class SuggestionAlgorithms
         new SobolSearch(),
         new TpeSearch(),
         new GaussianProcessSearch(),
+        new CmaEsSearch(),
         new HyperbandSearch(),
     ];
 
