@@ -13,6 +13,7 @@ public static class SuggestionAlgorithms
         new GaussianProcessSearch(),
         new CmaEsSearch(),
         new HyperbandSearch(),
+        new AutoSearch(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToArray();
