@@ -50,4 +50,24 @@ public sealed class AutoSearchTests
 
         Assert.Contains(SuggestionAlgorithms.Get("auto").ValidateSettings(Continuous, new Dictionary<string, string> { ["gpTrials"] = "-1" }), p => p.Contains("gpTrials", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void The_gp_sees_log_losses_only_when_their_upper_tail_is_heavy()
+    {
+        var light = Finished(Continuous, 20);
+        var heavy = light.Select((t, i) => t with { Objective = i == 3 ? 1e6 : t.Objective }).ToList();
+        string Ask(string name, List<TrialObservation> history) => string.Join(" | ", SuggestionAlgorithms.Get(name)
+            .Suggest(new SuggestionRequest(Continuous, ObjectiveDirection.Minimize, history, 2, 5)).Suggestions.Select(s => s.Parameters.Describe()));
+
+        // Losses 0…6 in turn: (max − median) = 3 is not 4 × (median − min) = 12, so auto is plain GP-EI.
+        Assert.Equal(Ask("gp", light), Ask("auto", light));
+
+        // One loss of 10⁶: auto's GP is fitted to log losses and so suggests elsewhere than plain GP-EI,
+        // and the same as plain GP-EI given those log losses itself.
+        Assert.NotEqual(Ask("gp", heavy), Ask("auto", heavy));
+        var min = heavy.Min(t => t.Objective!.Value);
+        var median = heavy.Select(t => t.Objective!.Value).Order().ElementAt(heavy.Count / 2);
+        var logged = heavy.Select(t => t with { Objective = Math.Log(t.Objective!.Value - min + (1e-3 * (median - min))) }).ToList();
+        Assert.Equal(Ask("gp", logged), Ask("auto", heavy));
+    }
 }
