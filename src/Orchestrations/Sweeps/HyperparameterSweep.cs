@@ -209,6 +209,11 @@ public static class HyperparameterSweep
     private static async Task<TrialOutcome> RunTrialAsync(TaskOrchestrationContext context, SweepSpec spec, string sweepId, string trialId, Suggestion suggestion)
     {
         var options = new SubOrchestrationOptions { InstanceId = trialId };
+
+        // Per-epoch progress is only for the median rule (off under cross-validation); without it each epoch's
+        // event was a control-queue message and a sweep episode (a full replay) for nothing. The outcome
+        // carries the whole curve either way.
+        var progressTo = spec.EarlyStopping is not null && spec.CrossValidationFolds is null ? context.InstanceId : null;
         try
         {
             var template = spec.Trial;
@@ -224,13 +229,13 @@ public static class HyperparameterSweep
             {
                 return await context.CallSubOrchestratorAsync<TrialOutcome>(
                     OrchestrationNames.StandInTrial,
-                    new StandInTrialInput(trialId, suggestion.Parameters, standIn, suggestion.Budget, context.InstanceId),
+                    new StandInTrialInput(trialId, suggestion.Parameters, standIn, suggestion.Budget, progressTo),
                     options);
             }
 
             var result = await context.CallSubOrchestratorAsync<TrainingResult>(
                 OrchestrationNames.TrainModel,
-                new TrainModelInput(TrialJob(spec, sweepId, trialId, suggestion), template.MaxAttempts, template.HeartbeatTimeoutSeconds, context.InstanceId),
+                new TrainModelInput(TrialJob(spec, sweepId, trialId, suggestion), template.MaxAttempts, template.HeartbeatTimeoutSeconds, progressTo),
                 options);
             return TrialMetrics.FromTraining(trialId, result);
         }
