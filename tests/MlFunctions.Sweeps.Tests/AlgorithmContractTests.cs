@@ -20,6 +20,8 @@ public sealed class AlgorithmContractTests
         ["sobol"] = null,
         ["tpe"] = null,
         ["gp"] = null,
+        ["cmaes"] = null,
+        ["auto"] = null,
         ["hyperband"] = new Dictionary<string, string> { ["maxEpochs"] = "9" },
     };
 
@@ -62,7 +64,7 @@ public sealed class AlgorithmContractTests
         Assert.Equal(3, history.Select(t => t.Parameters["optimizer"]).Distinct().Count());
 
         // The model-based ones learn that sgd is the good optimizer.
-        if (name is "tpe" or "gp")
+        if (name is "tpe" or "gp" or "cmaes" or "auto")
         {
             var late = history.Skip(25).Count(t => t.Parameters["optimizer"] == "sgd");
             Assert.True(late >= 10, $"{name} chose sgd {late} times in its last 15 trials");
@@ -106,12 +108,12 @@ public sealed class AlgorithmContractTests
     [Fact]
     public void Registry_is_case_insensitive_and_names_the_known_algorithms_on_a_miss()
     {
-        Assert.Equal(["grid", "random", "sobol", "tpe", "gp", "hyperband"], SuggestionAlgorithms.Names);
+        Assert.Equal(["grid", "random", "sobol", "tpe", "gp", "cmaes", "hyperband", "auto"], SuggestionAlgorithms.Names);
         Assert.Equal("tpe", SuggestionAlgorithms.Get("TPE").Name);
         Assert.Equal("hyperband", SuggestionAlgorithms.Get(" HyperBand ").Name);
         var error = Assert.Throws<ArgumentException>(() => SuggestionAlgorithms.Get("bayes"));
         Assert.Contains("'bayes'", error.Message, StringComparison.Ordinal);
-        Assert.Contains("grid, random, sobol, tpe, gp, hyperband", error.Message, StringComparison.Ordinal);
+        Assert.Contains("grid, random, sobol, tpe, gp, cmaes, hyperband, auto", error.Message, StringComparison.Ordinal);
         Assert.Contains(SuggestionAlgorithms.Get("tpe").ValidateSettings(Space, new Dictionary<string, string> { ["gama"] = "0.2" }), p => p.Contains("'gama'", StringComparison.Ordinal));
     }
 

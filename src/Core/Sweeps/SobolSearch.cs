@@ -3,7 +3,7 @@ namespace MlFunctions.Core.Sweeps;
 /// <summary>
 /// Quasi-random search on a Sobol sequence: points fill the space more evenly than random draws, so a
 /// small budget covers it with fewer gaps and clumps. Trial k of the sweep takes point k of the sequence
-/// (k = trials already in the history), under a digital shift seeded by the sweep's seed so different
+/// (k = trials already in the history), under a linear matrix scrambling and a digital shift seeded by the sweep's seed so different
 /// sweeps see different, equally even, point sets and the first point is not the corner (0, …, 0).
 /// </summary>
 public sealed class SobolSearch : ISuggestionAlgorithm
@@ -37,7 +37,7 @@ public sealed class SobolSearch : ISuggestionAlgorithm
 /// <summary>
 /// A Sobol sequence with Joe and Kuo's direction numbers (new-joe-kuo-6.21201: S. Joe and F. Y. Kuo,
 /// "Constructing Sobol sequences with better two-dimensional projections", SIAM J. Sci. Comput. 30, 2008),
-/// in Gray-code order, with an optional digital shift. Each point is computed from its index alone.
+/// in Gray-code order, optionally scrambled (linear matrix scrambling and a digital shift). Each point is computed from its index alone.
 /// </summary>
 public sealed class SobolSequence
 {
@@ -88,7 +88,7 @@ public sealed class SobolSequence
     private readonly uint[][] _directions;
     private readonly uint[] _shift;
 
-    /// <param name="seed">Null for the plain sequence; otherwise the seed of a random digital shift.</param>
+    /// <param name="seed">Null for the plain sequence; otherwise the seed of its scrambling and digital shift.</param>
     public SobolSequence(int dimensions, long? seed)
     {
         if (dimensions < 1 || dimensions > MaxDimensions)
@@ -103,7 +103,14 @@ public sealed class SobolSequence
             _directions[d] = DirectionNumbers(d);
             if (seed is { } s)
             {
-                // A digital shift (XOR of a random 32-bit word) keeps every (t, m, s)-net property of the sequence.
+                // Linear matrix scrambling (Matoušek 1998; scipy.stats.qmc.Sobol's scramble=True) and then a digital
+                // shift. A shift alone (XOR of one random word) leaves every sweep the same point pattern, moved,
+                // so the seeds' results are not independent draws. Measured with bench/hpo (median best of 10
+                // seeds at 50 trials, Branin): shift alone 1.95, worse than random search's 1.06; scrambled 1.25
+                // (1.03 vs random's 1.06 over 60 seeds).
+                // Both transforms are bijections on the leading m digits, so every (t, m, s)-net property stays.
+                var random = new Random(SweepRandom.SeedFor(s, d, "sobol/scramble"));
+                _directions[d] = Scramble(_directions[d], random);
                 _shift[d] = (uint)(SweepRandom.Mix(unchecked((ulong)s) ^ SweepRandom.Mix((ulong)d + 1)) >> 32);
             }
         }
@@ -133,6 +140,37 @@ public sealed class SobolSequence
         }
 
         return point;
+    }
+
+    /// <summary>
+    /// Multiplies every direction number by a random lower-triangular binary matrix with a unit diagonal:
+    /// output digit i (bit 31 − i) is digit i of V plus a random combination of the more significant digits.
+    /// </summary>
+    private static uint[] Scramble(uint[] directions, Random random)
+    {
+        var rows = new uint[Bits];
+        for (var i = 0; i < Bits; i++)
+        {
+            var above = i == 0 ? 0u : (uint)random.NextInt64(0, 1L << i) << (Bits - i);
+            rows[i] = above | (1u << (Bits - 1 - i));
+        }
+
+        var scrambled = new uint[directions.Length];
+        for (var j = 0; j < directions.Length; j++)
+        {
+            uint value = 0;
+            for (var i = 0; i < Bits; i++)
+            {
+                if ((System.Numerics.BitOperations.PopCount(directions[j] & rows[i]) & 1) != 0)
+                {
+                    value |= 1u << (Bits - 1 - i);
+                }
+            }
+
+            scrambled[j] = value;
+        }
+
+        return scrambled;
     }
 
     /// <summary>V_j = m_j · 2^(32−j) for j = 1 … 32 (stored 0-based), by Sobol's recurrence past the initial m's.</summary>

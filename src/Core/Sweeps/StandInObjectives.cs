@@ -12,7 +12,7 @@ public static class StandInObjectives
     /// <summary>Also reported: 1 / (1 + loss), so maximize-direction sweeps can be exercised too.</summary>
     public const string Score = "score";
 
-    public static readonly IReadOnlyList<string> Known = ["branin", "hartmann6", "rosenbrock", "sphere"];
+    public static readonly IReadOnlyList<string> Known = ["branin", "hartmann6", "rosenbrock", "ackley", "sphere"];
 
     public static readonly IReadOnlyList<string> Metrics = [Loss, Score];
 
@@ -35,6 +35,7 @@ public static class StandInObjectives
             "branin" => Branin(x),
             "hartmann6" => Hartmann6(x),
             "rosenbrock" => Rosenbrock(x),
+            "ackley" => Ackley(x),
             "sphere" => x.Sum(v => v * v),
             _ => throw new ArgumentException($"unknown stand-in function '{function}'; known: {string.Join(", ", Known)}"),
         };
@@ -88,6 +89,39 @@ public static class StandInObjectives
         for (var i = 0; i < x.Count - 1; i++)
             sum += 100 * Math.Pow(x[i + 1] - x[i] * x[i], 2) + Math.Pow(1 - x[i], 2);
         return sum;
+    }
+
+    /// <summary>Ackley in n ≥ 1 dimensions (a = 20, b = 0.2, c = 2π): a near-flat, bumpy plain around one deep well; minimum 0 at the origin.</summary>
+    public static double Ackley(IReadOnlyList<double> x)
+    {
+        Need(x, 1, "ackley", exact: false);
+        var squares = 0.0;
+        var cosines = 0.0;
+        foreach (var v in x)
+        {
+            squares += v * v;
+            cosines += Math.Cos(2 * Math.PI * v);
+        }
+
+        return -20 * Math.Exp(-0.2 * Math.Sqrt(squares / x.Count)) - Math.Exp(cosines / x.Count) + 20 + Math.E;
+    }
+
+    /// <summary>
+    /// The usual search domain of each function (Surjanovic &amp; Bingham): Branin [−5, 10] × [0, 15],
+    /// Hartmann6 [0, 1]^6, Rosenbrock [−5, 10]^n, Ackley [−32.768, 32.768]^n, sphere [−5.12, 5.12]^n.
+    /// </summary>
+    public static SearchSpace StandardSpace(string function, int dimensions)
+    {
+        ParameterSpec[] Cube(double lo, double hi) => Enumerable.Range(1, dimensions).Select(i => ParameterSpec.Double($"x{i}", lo, hi)).ToArray();
+        return new SearchSpace(function.ToLowerInvariant() switch
+        {
+            "branin" => [ParameterSpec.Double("x1", -5, 10), ParameterSpec.Double("x2", 0, 15)],
+            "hartmann6" => Cube(0, 1),
+            "rosenbrock" => Cube(-5, 10),
+            "ackley" => Cube(-32.768, 32.768),
+            "sphere" => Cube(-5.12, 5.12),
+            _ => throw new ArgumentException($"unknown stand-in function '{function}'; known: {string.Join(", ", Known)}"),
+        });
     }
 
     /// <summary>

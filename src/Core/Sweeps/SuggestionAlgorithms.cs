@@ -11,7 +11,9 @@ public static class SuggestionAlgorithms
         new SobolSearch(),
         new TpeSearch(),
         new GaussianProcessSearch(),
+        new CmaEsSearch(),
         new HyperbandSearch(),
+        new AutoSearch(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(a => a.Name).ToArray();

@@ -59,7 +59,7 @@ public sealed record SuggestionResult(IReadOnlyList<Suggestion> Suggestions, boo
 /// </summary>
 public interface ISuggestionAlgorithm
 {
-    /// <summary>The spec's name for it: grid, random, sobol, tpe, gp, hyperband.</summary>
+    /// <summary>The spec's name for it: grid, random, sobol, tpe, gp, cmaes, hyperband, auto.</summary>
     string Name { get; }
 
     /// <summary>Problems with algorithm-specific settings for this space (empty when fine).</summary>

@@ -29,7 +29,7 @@ public sealed record EarlyStoppingSpec(string Algorithm = "medianstop", int MinT
 /// early stopping, failures, tracking) in milliseconds, for tests and for measuring the platform's own
 /// overhead per trial.
 /// </summary>
-/// <param name="Function">branin, hartmann6, rosenbrock or sphere.</param>
+/// <param name="Function">branin, hartmann6, rosenbrock, ackley or sphere.</param>
 /// <param name="EpochDelayMs">Durable wait between epochs (0: none); gives early stopping a window.</param>
 /// <param name="FailWhen">"param=value": a trial with that parameter value fails (to exercise the failure limit).</param>
 public sealed record StandInTrialSpec(string Function = "sphere", int Epochs = 3, int EpochDelayMs = 0, string? FailWhen = null);
@@ -61,8 +61,11 @@ public sealed record SweepSpec
 
     public required IReadOnlyList<ParameterSpec> Parameters { get; init; }
 
-    /// <summary>grid, random, sobol, tpe, gp or hyperband.</summary>
-    public string Algorithm { get; init; } = "random";
+    /// <summary>
+    /// grid, random, sobol, tpe, gp, cmaes, hyperband or auto (the default: it picks TPE, GP-EI or CMA-ES
+    /// from the space and the trials so far; see <see cref="AutoSearch"/>).
+    /// </summary>
+    public string Algorithm { get; init; } = "auto";
 
     /// <summary>Algorithm settings, e.g. hyperband's maxEpochs and eta, tpe's nStartup.</summary>
     public IReadOnlyDictionary<string, string>? AlgorithmSettings { get; init; }

@@ -74,6 +74,41 @@ public sealed class TpeSearch : ISuggestionAlgorithm
         return new SuggestionResult(suggestions, false);
     }
 
+    /// <summary>
+    /// Univariate TPE's choice for one categorical parameter (column <paramref name="column"/> of the unit
+    /// vectors): uniform before <see cref="DefaultStartup"/> trials have finished, then the candidate from
+    /// l (the best <see cref="DefaultGamma"/>) with the largest l/g, where g holds the rest, the failed and
+    /// the <paramref name="pending"/> points. CMA-ES chooses its categoricals so.
+    /// </summary>
+    internal static double ChooseCategory(ParameterSpec p, int column, ObservedHistory history, IEnumerable<double[]> pending, Random random)
+    {
+        var k = p.Values!.Count;
+        if (history.DonePoints.Count < DefaultStartup)
+        {
+            return (random.Next(k) + 0.5) / k;
+        }
+
+        var order = Enumerable.Range(0, history.DonePoints.Count).OrderBy(i => history.DoneLosses[i]).ThenBy(i => i).ToArray();
+        var goodCount = Math.Clamp((int)Math.Ceiling(DefaultGamma * order.Length), 1, MaxGood);
+        var l = new CategoricalParzen(p, order.Take(goodCount).Select(i => history.DonePoints[i][column]), DefaultPriorWeight);
+        var g = new CategoricalParzen(p, order.Skip(goodCount).Select(i => history.DonePoints[i])
+            .Concat(history.FailedPoints).Concat(pending).Select(x => x[column]), DefaultPriorWeight);
+        var best = 0.5;
+        var bestScore = double.NegativeInfinity;
+        for (var c = 0; c < DefaultCandidates; c++)
+        {
+            var x = l.Sample(random);
+            var score = l.LogDensity(x) - g.LogDensity(x);
+            if (score > bestScore)
+            {
+                best = x;
+                bestScore = score;
+            }
+        }
+
+        return best;
+    }
+
     private static (int Startup, double Gamma, int Candidates, double PriorWeight, bool Multivariate) Read(SettingsReader reader) =>
         (reader.Int("nStartup", DefaultStartup, 1),
          reader.Double("gamma", DefaultGamma, 0, 1),

@@ -33,9 +33,15 @@ public static class HyperparameterSweep
         var sweepId = context.InstanceId;
         var state = input.State ?? new SweepState(0, 0, [], false, context.CurrentUtcDateTime);
         var finished = state.Finished.ToList();
+
+        // Tracking writes run beside the search, not in front of it: each awaited one put a queue round trip
+        // (activity out, result back) between a trial's end and the next trial's start. They are awaited
+        // before the generation ends (ContinueAsNew) and before the final record, so that record still comes
+        // last. A finished trial's outcome is in this history whether or not its tracking write has returned.
+        var tracking = new List<Task>();
         if (input.State is null)
         {
-            await context.CallActivityAsync<bool>(ActivityNames.TrackSweep, Record(sweepId, spec, SweepRecordStatus.Running, state.StartedAt, context.CurrentUtcDateTime, finished));
+            tracking.Add(context.CallActivityAsync<bool>(ActivityNames.TrackSweep, Record(sweepId, spec, SweepRecordStatus.Running, state.StartedAt, context.CurrentUtcDateTime, finished)));
         }
 
         var running = new List<RunningTrial>();
@@ -88,6 +94,7 @@ public static class HyperparameterSweep
                     // still pending keeps ContinueAsNew from starting the next execution (the instance hangs;
                     // see EngineTests.ContinueAsNewStartsTheNextGenerationWithItsInput).
                     timerCancel?.Cancel();
+                    await Task.WhenAll(tracking);
                     context.ContinueAsNew(new SweepInput(spec, new SweepState(state.Generation + 1, started, finished, exhausted, state.StartedAt)), preserveUnprocessedEvents: false);
                     return null!;
                 }
@@ -158,7 +165,7 @@ public static class HyperparameterSweep
             var trialOutcome = await done.Task;
             var record = ToRecord(spec, done, trialOutcome);
             finished.Add(record);
-            await context.CallActivityAsync<bool>(ActivityNames.TrackTrial, ToRun(sweepId, spec, done, record, trialOutcome, context.CurrentUtcDateTime));
+            tracking.Add(context.CallActivityAsync<bool>(ActivityNames.TrackTrial, ToRun(sweepId, spec, done, record, trialOutcome, context.CurrentUtcDateTime)));
 
             if (outcome is null && spec.Objective.Goal is { } goal && record.State == TrialState.Succeeded && record.Objective is { } objective
                 && (spec.Objective.Direction == ObjectiveDirection.Maximize ? objective >= goal : objective <= goal))
@@ -180,6 +187,7 @@ public static class HyperparameterSweep
 
         timerCancel?.Cancel();
         timerCancel?.Dispose();
+        await Task.WhenAll(tracking);
         var trials = Summaries(spec, finished);
         var best = Best(spec, finished);
         var pareto = spec.SecondaryObjective is { } secondary ? Pareto(spec, secondary, finished) : null;
@@ -201,6 +209,11 @@ public static class HyperparameterSweep
     private static async Task<TrialOutcome> RunTrialAsync(TaskOrchestrationContext context, SweepSpec spec, string sweepId, string trialId, Suggestion suggestion)
     {
         var options = new SubOrchestrationOptions { InstanceId = trialId };
+
+        // Per-epoch progress is only for the median rule (off under cross-validation); without it each epoch's
+        // event was a control-queue message and a sweep episode (a full replay) for nothing. The outcome
+        // carries the whole curve either way.
+        var progressTo = spec.EarlyStopping is not null && spec.CrossValidationFolds is null ? context.InstanceId : null;
         try
         {
             var template = spec.Trial;
@@ -216,13 +229,13 @@ public static class HyperparameterSweep
             {
                 return await context.CallSubOrchestratorAsync<TrialOutcome>(
                     OrchestrationNames.StandInTrial,
-                    new StandInTrialInput(trialId, suggestion.Parameters, standIn, suggestion.Budget, context.InstanceId),
+                    new StandInTrialInput(trialId, suggestion.Parameters, standIn, suggestion.Budget, progressTo),
                     options);
             }
 
             var result = await context.CallSubOrchestratorAsync<TrainingResult>(
                 OrchestrationNames.TrainModel,
-                new TrainModelInput(TrialJob(spec, sweepId, trialId, suggestion), template.MaxAttempts, template.HeartbeatTimeoutSeconds, context.InstanceId),
+                new TrainModelInput(TrialJob(spec, sweepId, trialId, suggestion), template.MaxAttempts, template.HeartbeatTimeoutSeconds, progressTo),
                 options);
             return TrialMetrics.FromTraining(trialId, result);
         }
