@@ -113,7 +113,7 @@ public sealed class PipelineRun
                 output = await CallAsync(step, input, deadline, options, attempt);
                 break;
             }
-            catch (TaskFailedException) when (attempt < options.MaxAttempts)
+            catch (TaskFailedException e) when (attempt < options.MaxAttempts && StepOptions.IsRetryable(e.FailureDetails.ErrorType))
             {
                 var retryAt = context.CurrentUtcDateTime + options.RetryDelay(attempt);
                 if (deadline is { } d && retryAt >= d)

@@ -43,6 +43,20 @@ public sealed record StepOptions
     /// </summary>
     public string? InstanceId { get; init; }
 
+    /// <summary>
+    /// Failures that say the input is wrong, not that the attempt was unlucky: retrying them only delays the
+    /// reason (a bad CSV failed validation three times, 2 s + 4 s apart, before this list existed).
+    /// </summary>
+    public static IReadOnlyList<string> PermanentErrors { get; } =
+    [
+        "System.ArgumentException", "System.ArgumentNullException", "System.ArgumentOutOfRangeException",
+        "System.FormatException", "System.NotSupportedException", "System.IO.InvalidDataException",
+        "MlFunctions.Core.Datasets.DatasetValidationException",
+    ];
+
+    /// <summary>True when another attempt of a step that failed with <paramref name="errorType"/> could succeed.</summary>
+    public static bool IsRetryable(string? errorType) => errorType is null || !PermanentErrors.Contains(errorType);
+
     /// <summary>The wait after failed attempt <paramref name="attempt"/> (1-based), as Durable's RetryPolicy computes it.</summary>
     public TimeSpan RetryDelay(int attempt)
     {

@@ -183,6 +183,24 @@ public sealed class PipelineRunTests
         Assert.Equal(start.AddSeconds(30), record.EndedAt);
     }
 
+    [Theory]
+    [InlineData("System.IO.InvalidDataException")]
+    [InlineData("MlFunctions.Core.Datasets.DatasetValidationException")]
+    [InlineData("System.ArgumentException")]
+    public async Task Bad_input_fails_at_once_without_retries(string errorType)
+    {
+        var h = new OrchestrationHarness();
+        h.On<TrainInput, TrainOutput>(TrainActivity, _ => throw OrchestrationHarness.Failure(TrainActivity, errorType, "label column 'y' has a single class"));
+        var start = h.Now;
+
+        var e = await Assert.ThrowsAsync<PipelineStepFailedException>(() => RunTrain(h, "run-1", Input(), new StepOptions { MaxAttempts = 3 }));
+
+        Assert.Equal(1, e.Attempts);
+        Assert.Equal(1, h.CallsTo(TrainActivity));
+        Assert.Equal(start, h.Now); // no backoff waited
+        Assert.Equal($"{errorType}: label column 'y' has a single class", e.Reason);
+    }
+
     [Fact]
     public async Task Exhausted_attempts_fail_with_the_step_and_reason_after_recording_the_failure()
     {
