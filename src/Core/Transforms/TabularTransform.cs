@@ -124,21 +124,6 @@ public sealed record TabularTransform
             : distinct.Order(StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>The class index of a label text; -1 when the label is not one of <see cref="Classes"/>.</summary>
-    public int ClassOf(string label)
-    {
-        var t = label.Trim();
-        for (var i = 0; i < Classes.Count; i++)
-        {
-            if (string.Equals(Classes[i], t, StringComparison.Ordinal))
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
     /// <summary>
     /// Encodes one row. <paramref name="values"/> holds the raw cell of each of <see cref="Columns"/>, in that
     /// order (null = missing). A non-numeric text in a numeric column throws <see cref="FormatException"/>
