@@ -33,6 +33,24 @@ public static class ApiRoutes
     /// <summary>A pipeline run's report, as Markdown.</summary>
     public const string PipelineRunReport = "api/pipelines/runs/{run}/report";
 
+    /// <summary>GET lists a pipeline's CRON schedules.</summary>
+    public const string PipelineSchedules = "api/pipelines/{name}/schedules";
+
+    /// <summary>PUT creates or replaces a schedule ({cron, timeZone, overrides, paused}); GET reads it; DELETE removes it.</summary>
+    public const string PipelineSchedule = "api/pipelines/{name}/schedules/{schedule}";
+
+    /// <summary>POST pauses a schedule.</summary>
+    public const string PipelineSchedulePause = "api/pipelines/{name}/schedules/{schedule}/pause";
+
+    /// <summary>POST resumes a schedule from its next occurrence.</summary>
+    public const string PipelineScheduleResume = "api/pipelines/{name}/schedules/{schedule}/resume";
+
+    /// <summary>GET lists every pipeline's schedules ("schedules" is a reserved pipeline name).</summary>
+    public const string AllPipelineSchedules = "api/pipelines/schedules";
+
+    /// <summary>GET: what each upload marker of the pipeline led to (run started, duplicate, rejected and why).</summary>
+    public const string PipelineTriggerRecords = "api/pipelines/{name}/triggers";
+
     /// <summary>
     /// Routes served without a function key: health for load balancers, and KServe's V2 health so Kubernetes
     /// liveness and readiness probes (which send no headers unless told) work. They reveal nothing but up/ready.

@@ -35,5 +35,6 @@ builder.Services.AddSingleton<IModelRegistry>(sp =>
 builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
 builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
 builder.Services.AddPipelineTriggers(builder.Configuration);
+builder.Services.AddPipelineAutomation(builder.Configuration);
 
 builder.Build().Run();

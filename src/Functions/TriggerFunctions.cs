@@ -1,7 +1,9 @@
 using Azure.Storage.Blobs;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
+using MlFunctions.Api;
 using MlFunctions.Api.Pipelines;
 
 namespace MlFunctions.Functions;
@@ -58,5 +60,90 @@ public sealed class TriggerFunctions(PipelineTriggers triggers, BlobServiceClien
         var fireTime = occurrence ?? new DateTime(now.Ticks - now.Ticks % TimeSpan.TicksPerMinute, DateTimeKind.Utc);
         var result = await triggers.StartScheduledAsync(client, blobs, fireTime, context.CancellationToken);
         logger.LogInformation("Scheduled retraining{PastDue}: {Outcome} {InstanceId} ({Reason})", timer.IsPastDue ? " (past due)" : string.Empty, result.Outcome, result.InstanceId, result.Reason);
+    }
+}
+
+/// <summary>
+/// Triggers and schedules for any pipeline over the shared <see cref="PipelineUploadTriggers"/>,
+/// <see cref="PipelineScheduleRunner"/> and <see cref="PipelineScheduleHandlers"/> (the local host runs the same
+/// calls from its PipelineUploadWatcher and PipelineScheduleTimer, and maps the same routes).
+/// </summary>
+public sealed class PipelineAutomationFunctions(
+    PipelineUploadTriggers uploads,
+    PipelineScheduleRunner runner,
+    PipelineScheduleHandlers schedules,
+    BlobServiceClient blobs,
+    TimeProvider time,
+    ILogger<PipelineAutomationFunctions> logger)
+{
+    public const string UploadFunction = "PipelineUploadTrigger";
+    public const string ScheduleFunction = "PipelineSchedules";
+
+    /// <summary>Checks schedules every minute (NCRONTAB with seconds); a schedule with a seconds field is caught up once per minute here.</summary>
+    public const string ScheduleTick = "0 * * * * *";
+
+    /// <summary>
+    /// Fires on <c>uploads/datasets/{pipeline}/{batch}/_SUCCESS</c>. A marker that cannot start a run is recorded
+    /// and logged, not thrown; storage or client failures are thrown so the trigger retries them, and every retry
+    /// names the same content-addressed run. MNIST's markers are left to <see cref="TriggerFunctions.OnUpload"/>.
+    /// </summary>
+    [Function(UploadFunction)]
+    public async Task OnUpload(
+        [BlobTrigger(PipelineUploadTriggers.UploadTriggerPath, Connection = "AzureWebJobsStorage")] string marker,
+        string pipeline,
+        string batch,
+        [DurableClient] DurableTaskClient client,
+        FunctionContext context)
+    {
+        var result = await uploads.StartForMarkerAsync(client, blobs, PipelineTriggers.DefaultUploadsContainer, pipeline, batch, null, context.CancellationToken);
+        logger.LogInformation("Upload {Pipeline}/{Batch}: {Outcome} {InstanceId} ({Reason})", pipeline, batch, result.Outcome, result.InstanceId, result.Reason);
+    }
+
+    /// <summary>Fires every due schedule (the shared runner records each occurrence, so a doubled or late tick starts nothing twice).</summary>
+    [Function(ScheduleFunction)]
+    public async Task OnTick([TimerTrigger(ScheduleTick)] TimerInfo timer, [DurableClient] DurableTaskClient client, FunctionContext context)
+    {
+        foreach (var fired in await runner.FireDueAsync(client, time.GetUtcNow(), context.CancellationToken))
+            logger.LogInformation("Schedule {Pipeline}/{Schedule} at {Occurrence:u}: {Outcome} {RunId} ({Reason})", fired.Pipeline, fired.Schedule, fired.Occurrence, fired.Outcome, fired.RunId, fired.Reason);
+    }
+
+    [Function("ListAllPipelineSchedules")]
+    public Task ListAll([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.AllPipelineSchedules)] HttpRequest request) =>
+        Run(request, schedules.HandleListAll);
+
+    [Function("ListPipelineSchedules")]
+    public Task List([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.PipelineSchedules)] HttpRequest request, string name) =>
+        Run(request, schedules.HandleList, ("name", name));
+
+    [Function("PutPipelineSchedule")]
+    public Task Put([HttpTrigger(AuthorizationLevel.Function, "put", Route = ApiRoutes.PipelineSchedule)] HttpRequest request, string name, string schedule) =>
+        Run(request, schedules.HandlePut, ("name", name), ("schedule", schedule));
+
+    [Function("GetPipelineSchedule")]
+    public Task Get([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.PipelineSchedule)] HttpRequest request, string name, string schedule) =>
+        Run(request, schedules.HandleGet, ("name", name), ("schedule", schedule));
+
+    [Function("DeletePipelineSchedule")]
+    public Task Delete([HttpTrigger(AuthorizationLevel.Function, "delete", Route = ApiRoutes.PipelineSchedule)] HttpRequest request, string name, string schedule) =>
+        Run(request, schedules.HandleDelete, ("name", name), ("schedule", schedule));
+
+    [Function("PausePipelineSchedule")]
+    public Task Pause([HttpTrigger(AuthorizationLevel.Function, "post", Route = ApiRoutes.PipelineSchedulePause)] HttpRequest request, string name, string schedule) =>
+        Run(request, schedules.HandlePause, ("name", name), ("schedule", schedule));
+
+    [Function("ResumePipelineSchedule")]
+    public Task Resume([HttpTrigger(AuthorizationLevel.Function, "post", Route = ApiRoutes.PipelineScheduleResume)] HttpRequest request, string name, string schedule) =>
+        Run(request, schedules.HandleResume, ("name", name), ("schedule", schedule));
+
+    [Function("ListPipelineTriggers")]
+    public Task Triggers([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.PipelineTriggerRecords)] HttpRequest request, string name) =>
+        Run(request, schedules.HandleTriggers, ("name", name));
+
+    /// <summary>Route parameters are bound to arguments here; the shared handlers read RouteValues, so copy them.</summary>
+    private Task Run(HttpRequest request, Func<HttpContext, Task> handler, params (string Key, string Value)[] routeValues)
+    {
+        foreach (var (key, value) in routeValues)
+            request.RouteValues[key] = value;
+        return ApiGuard.RunAsync(request.HttpContext, logger, () => handler(request.HttpContext));
     }
 }

@@ -88,6 +88,19 @@ public static class LocalHost
             sp.GetRequiredService<IStorageClients>(),
             sp.GetRequiredService<PipelineTriggers>(),
             sp.GetRequiredService<ILogger<UploadWatcher>>()));
+        builder.Services.AddPipelineAutomation(builder.Configuration);
+        builder.Services.AddHostedService(sp => new PipelineUploadWatcher(
+            () => sp.GetRequiredService<EngineService>().Client,
+            sp.GetRequiredService<IStorageClients>(),
+            sp.GetRequiredService<PipelineUploadTriggers>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PipelineAutomationOptions>>().Value,
+            sp.GetRequiredService<ILogger<PipelineUploadWatcher>>()));
+        builder.Services.AddHostedService(sp => new PipelineScheduleTimer(
+            () => sp.GetRequiredService<EngineService>().Client,
+            sp.GetRequiredService<PipelineScheduleRunner>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PipelineAutomationOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PipelineScheduleTimer>>()));
         builder.Services.AddHostedService(sp => new ScheduledRetraining(
             () => sp.GetRequiredService<EngineService>().Client,
             sp.GetRequiredService<IStorageClients>(),

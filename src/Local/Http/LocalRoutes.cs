@@ -61,6 +61,16 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.PipelineRun, Guarded(pipelineRuns.HandleRun));
         app.MapGet(ApiRoutes.PipelineRunReport, Guarded(pipelineRuns.HandleReport));
 
+        var schedules = app.Services.GetRequiredService<PipelineScheduleHandlers>();
+        app.MapGet(ApiRoutes.AllPipelineSchedules, Guarded(schedules.HandleListAll));
+        app.MapGet(ApiRoutes.PipelineSchedules, Guarded(schedules.HandleList));
+        app.MapPut(ApiRoutes.PipelineSchedule, Guarded(schedules.HandlePut));
+        app.MapGet(ApiRoutes.PipelineSchedule, Guarded(schedules.HandleGet));
+        app.MapDelete(ApiRoutes.PipelineSchedule, Guarded(schedules.HandleDelete));
+        app.MapPost(ApiRoutes.PipelineSchedulePause, Guarded(schedules.HandlePause));
+        app.MapPost(ApiRoutes.PipelineScheduleResume, Guarded(schedules.HandleResume));
+        app.MapGet(ApiRoutes.PipelineTriggerRecords, Guarded(schedules.HandleTriggers));
+
         // Local only: in Azure Functions, metrics go to Application Insights / OTLP instead.
         app.MapPrometheusScrapingEndpoint(LocalOnlyRoutes.Metrics).WithMetadata(new HttpMethodMetadata(["GET"]));
 
