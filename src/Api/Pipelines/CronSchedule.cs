@@ -89,7 +89,7 @@ public sealed class CronSchedule
     }
 
     /// <summary>The first occurrence strictly after <paramref name="after"/>, or null (e.g. 30 February).</summary>
-    public DateTimeOffset? NextAfter(DateTimeOffset after) => cron.GetNextOccurrence(after, Zone, inclusive: false);
+    public DateTimeOffset? NextAfter(DateTimeOffset after) => cron.GetNextOccurrence(after, Zone, inclusive: false)?.ToUniversalTime();
 
     /// <summary>The next <paramref name="count"/> occurrences after <paramref name="after"/>.</summary>
     public IReadOnlyList<DateTimeOffset> NextOccurrences(DateTimeOffset after, int count)
@@ -123,7 +123,7 @@ public sealed class CronSchedule
             foreach (var occurrence in cron.GetOccurrences(from, now, Zone, fromInclusive: false, toInclusive: true))
                 latest = occurrence;
             if (latest is not null || from == after)
-                return latest;
+                return latest?.ToUniversalTime();
             window *= 24;
         }
     }
