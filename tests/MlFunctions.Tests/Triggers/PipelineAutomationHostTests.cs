@@ -197,6 +197,17 @@ public sealed class PipelineAutomationFunctionsTests : IAsyncLifetime
     }
 
     [Fact]
+    public void TheFunctionsAppsRegistrationResolvesTheWrappers()
+    {
+        // What Program.cs adds for them: the blob client, the spec store (AddMlActivities) and AddPipelineAutomation.
+        var services = new ServiceCollection().AddLogging().AddSingleton(blobs).AddSingleton<IPipelineSpecStore>(automation.Specs);
+        services.AddPipelineAutomation(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        using var provider = services.BuildServiceProvider();
+        Assert.NotNull(ActivatorUtilities.CreateInstance<PipelineAutomationFunctions>(provider));
+        Assert.Equal("pipeline-schedules", provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<PipelineAutomationOptions>>().Value.SchedulesContainer);
+    }
+
+    [Fact]
     public async Task TheWrappersRunTheSharedHandlersRunnerAndUploadTrigger()
     {
         var functions = new PipelineAutomationFunctions(automation.Uploads(), automation.Runner(), automation.Handlers(), blobs, clock, NullLogger<PipelineAutomationFunctions>.Instance);
