@@ -170,7 +170,12 @@ public static class PipelineAutomationServiceCollectionExtensions
         services.AddSingleton(sp => new PipelineTriggerRecords(new BlobRecordStore<PipelineTriggerRecord>(
             () => sp.GetRequiredService<BlobServiceClient>(), sp.GetRequiredService<IOptions<PipelineAutomationOptions>>().Value.RecordsContainer)));
         services.AddSingleton<PipelineUploadTriggers>();
-        services.AddSingleton<PipelineScheduleRunner>();
+        services.AddSingleton(sp => new PipelineScheduleRunner(
+            sp.GetRequiredService<PipelineScheduleStore>(),
+            sp.GetRequiredService<IPipelineSpecStore>(),
+            () => sp.GetRequiredService<BlobServiceClient>(),
+            sp.GetRequiredService<IOptions<PipelineAutomationOptions>>().Value.UploadsContainer,
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PipelineScheduleRunner>>()));
         services.AddSingleton<PipelineScheduleHandlers>();
         return services;
     }

@@ -59,6 +59,7 @@ public sealed class PipelineScheduleHandlers(PipelineScheduleStore schedules, IP
                 Cron = request.Cron!.Trim(),
                 TimeZone = request.TimeZone ?? "UTC",
                 Overrides = request.Overrides,
+                LatestBatch = request.LatestBatch,
                 Paused = request.Paused ?? existing?.Value.Paused ?? false,
                 UpdatedAt = now,
                 ArmedAt = now,

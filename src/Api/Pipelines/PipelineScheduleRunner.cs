@@ -1,3 +1,6 @@
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
 using MlFunctions.Core;
@@ -22,7 +25,12 @@ public sealed record ScheduleFireResult(string Pipeline, string Schedule, DateTi
 /// records the occurrence as <see cref="AutomationOutcome.Rejected"/> with the reason (shown by the API) and waits
 /// for the next one. A storage or client failure leaves the occurrence unrecorded, so the next tick retries it.</para>
 /// </remarks>
-public sealed class PipelineScheduleRunner(PipelineScheduleStore schedules, IPipelineSpecStore specs, ILogger<PipelineScheduleRunner> logger)
+public sealed class PipelineScheduleRunner(
+    PipelineScheduleStore schedules,
+    IPipelineSpecStore specs,
+    Func<BlobServiceClient> blobs,
+    string uploadsContainer,
+    ILogger<PipelineScheduleRunner> logger)
 {
     private const int WriteAttempts = 3;
 
@@ -83,7 +91,15 @@ public sealed class PipelineScheduleRunner(PipelineScheduleStore schedules, IPip
             try
             {
                 run = PipelineAutomation.WithOverrides(spec, record.Overrides);
-                problems = run.Problems();
+                if (record.LatestBatch)
+                {
+                    var batch = await LatestBatchAsync(record.Pipeline, ct);
+                    run = batch is null ? null : PipelineAutomation.ForUpload(run, uploadsContainer, record.Pipeline, batch) with { Trigger = "timer" };
+                }
+
+                problems = run is null
+                    ? [$"latestBatch: {uploadsContainer}/{PipelineAutomation.UploadsPrefix}{record.Pipeline}/ has no complete batch (no {PipelineAutomation.SuccessMarker} marker) yet"]
+                    : run.Problems();
             }
             catch (System.Text.Json.JsonException e)
             {
@@ -106,6 +122,30 @@ public sealed class PipelineScheduleRunner(PipelineScheduleStore schedules, IPip
 
         await RecordAsync(stored, occurrence, now, outcome, runId, reason, ct);
         return new ScheduleFireResult(record.Pipeline, record.Id, occurrence, outcome, runId, reason);
+    }
+
+    /// <summary>The batch whose marker is newest (ties: the greatest name), or null when no batch is complete.</summary>
+    private async Task<string?> LatestBatchAsync(string pipeline, CancellationToken ct)
+    {
+        (string Batch, DateTimeOffset At)? latest = null;
+        try
+        {
+            var prefix = $"{PipelineAutomation.UploadsPrefix}{pipeline}/";
+            await foreach (var item in blobs().GetBlobContainerClient(uploadsContainer).GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, ct))
+            {
+                if (PipelineAutomation.TryParseMarker(item.Name, out _, out var batch) && item.Properties.LastModified is { } at
+                    && (latest is null || at > latest.Value.At || at == latest.Value.At && string.CompareOrdinal(batch, latest.Value.Batch) > 0))
+                {
+                    latest = (batch, at);
+                }
+            }
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+
+        return latest?.Batch;
     }
 
     /// <summary>Records the occurrence, re-reading on an ETag conflict (a user's edit or another host's record meanwhile).</summary>

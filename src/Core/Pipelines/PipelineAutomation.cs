@@ -40,6 +40,9 @@ public sealed record PipelineScheduleRequest
     /// <summary>A JSON merge patch (RFC 7386) applied to the stored spec at each fire, e.g. <c>{"sweep": {"maxTrials": 2}}</c>.</summary>
     public JsonObject? Overrides { get; init; }
 
+    /// <summary>Run on the newest complete upload batch (<c>datasets/{pipeline}/{batch}/_SUCCESS</c>) instead of the spec's own data.</summary>
+    public bool LatestBatch { get; init; }
+
     /// <summary>Create paused (or pause/resume on a replace); null keeps the current state (new: active).</summary>
     public bool? Paused { get; init; }
 }
@@ -60,6 +63,9 @@ public sealed record PipelineScheduleRecord
     public string TimeZone { get; init; } = "UTC";
 
     public JsonObject? Overrides { get; init; }
+
+    /// <summary>Each fire runs on the newest complete upload batch of the pipeline, not the spec's own data.</summary>
+    public bool LatestBatch { get; init; }
 
     public bool Paused { get; init; }
 

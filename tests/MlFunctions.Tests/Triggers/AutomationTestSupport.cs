@@ -50,7 +50,9 @@ internal sealed class Automation(BlobServiceClient blobs, TimeProvider clock)
 
     public PipelineScheduleHandlers Handlers() => new(Store(), Specs, Records(), clock);
 
-    public PipelineScheduleRunner Runner() => new(Store(), Specs, NullLogger<PipelineScheduleRunner>.Instance);
+    public string UploadsContainer { get; } = "uploads-" + Guid.NewGuid().ToString("N")[..12];
+
+    public PipelineScheduleRunner Runner() => new(Store(), Specs, () => blobs, UploadsContainer, NullLogger<PipelineScheduleRunner>.Instance);
 
     public PipelineUploadTriggers Uploads() => new(Specs, Records(), clock, NullLogger<PipelineUploadTriggers>.Instance);
 
@@ -58,6 +60,7 @@ internal sealed class Automation(BlobServiceClient blobs, TimeProvider clock)
     {
         await blobs.GetBlobContainerClient(SchedulesContainer).DeleteIfExistsAsync();
         await blobs.GetBlobContainerClient(RecordsContainer).DeleteIfExistsAsync();
+        await blobs.GetBlobContainerClient(UploadsContainer).DeleteIfExistsAsync();
     }
 
     public static PipelineSpec TabularSpec(string name) => new()

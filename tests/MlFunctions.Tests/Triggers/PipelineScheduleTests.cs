@@ -194,6 +194,29 @@ public sealed class PipelineScheduleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALatestBatchScheduleRunsOnTheNewestCompleteUpload()
+    {
+        Assert.Equal(201, (await CallAsync(automation.Handlers().HandlePut, "PUT", new { cron = "0 * * * *", latestBatch = true }, Route("loans", "fresh"))).Status);
+        var none = Assert.Single(await automation.Runner().FireDueAsync(durable.Client, At(1, 0)));
+        Assert.Equal(AutomationOutcome.Rejected, none.Outcome);
+        Assert.Contains("has no complete batch", none.Reason);
+
+        var uploads = new BlobServiceClient(await TestStorage.ConnectionStringAsync()).GetBlobContainerClient(automation.UploadsContainer);
+        await uploads.CreateIfNotExistsAsync();
+        foreach (var batch in new[] { "2025-03-01", "2025-03-02" })
+        {
+            await uploads.GetBlobClient($"datasets/loans/{batch}/a.csv").UploadAsync(BinaryData.FromString("x,approved\n1,yes\n"));
+            await uploads.GetBlobClient($"datasets/loans/{batch}/_SUCCESS").UploadAsync(BinaryData.Empty);
+        }
+
+        await uploads.GetBlobClient("datasets/loans/2025-03-03/a.csv").UploadAsync(BinaryData.FromString("x,approved\n1,yes\n"));
+
+        Assert.Equal(AutomationOutcome.Started, Assert.Single(await automation.Runner().FireDueAsync(durable.Client, At(2, 0))).Outcome);
+        var spec = Assert.IsType<PipelineSpec>(Assert.Single(durable.Starts).Input);
+        Assert.Equal((automation.UploadsContainer, "datasets/loans/2025-03-02", "timer"), (spec.Dataset.SourceContainer, spec.Dataset.SourcePrefix, spec.Trigger));
+    }
+
+    [Fact]
     public void OverridesMergeIntoTheStoredSpecAndRunIdsAreDeterministic()
     {
         var spec = TabularSpec("loans");
