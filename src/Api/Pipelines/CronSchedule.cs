@@ -171,7 +171,9 @@ public sealed class CronSchedule
             }
 
             var upper = item.ToUpperInvariant();
-            if (dayField && (upper == "?" || upper.Contains('L', StringComparison.Ordinal) && !upper.Contains("JUL", StringComparison.Ordinal) || upper.Contains('W', StringComparison.Ordinal) && !upper.Contains("WED", StringComparison.Ordinal) || upper.Contains('#', StringComparison.Ordinal)))
+            var quartzDay = upper == "?" || upper.Contains('L', StringComparison.Ordinal) || upper.Contains('#', StringComparison.Ordinal)
+                || (upper.Contains('W', StringComparison.Ordinal) && !upper.Contains("WED", StringComparison.Ordinal));
+            if (dayField && quartzDay)
             {
                 // Quartz-style day forms (L, W, #, ?): Cronos judges them in the final parse.
                 continue;

@@ -23,6 +23,10 @@ public sealed class CronScheduleTests
         // Six fields put seconds first, as Functions' NCRONTAB does.
         Assert.Equal([Utc(2025, 3, 1, 12, 0, 20), Utc(2025, 3, 1, 12, 0, 40), Utc(2025, 3, 1, 12, 1, 0)], CronSchedule.Parse("*/20 * * * * *").NextOccurrences(Saturday, 3));
         Assert.Null(CronSchedule.Parse("0 0 30 2 *").NextAfter(Saturday));
+
+        // Quartz-style day forms: the last day of the month, the first Monday.
+        Assert.Equal([Utc(2025, 3, 31, 0), Utc(2025, 4, 30, 0)], CronSchedule.Parse("0 0 L * *").NextOccurrences(Saturday, 2));
+        Assert.Equal([Utc(2025, 3, 3, 9), Utc(2025, 4, 7, 9)], CronSchedule.Parse("0 9 * * MON#1").NextOccurrences(Saturday, 2));
     }
 
     [Fact]
