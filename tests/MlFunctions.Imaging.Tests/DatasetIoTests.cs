@@ -153,3 +153,28 @@ public sealed class DatasetIoTests
         return stream.ToArray();
     }
 }
+
+/// <summary>The denoiser's view of the pairs: tensors in HU/1000 and body-centred training patches.</summary>
+public sealed class PatchTests
+{
+    [Fact]
+    public void Patches_are_cut_from_the_body_and_tensors_round_trip()
+    {
+        var pairs = CtSimulator.Simulate(new CtSimulationSpec { Protocol = new CtProtocol { Size = 64, PixelSpacingMm = 4, Angles = 96 }, Subjects = 2, SlicesPerSubject = 1 })
+            .Select(s => s.Pair).ToList();
+        var (low, full) = CtPatches.Sample(pairs, patch: 16, count: 50, seed: 3);
+        Assert.Equal(50 * 256, low.Length);
+        Assert.Equal(50 * 256, full.Length);
+        for (var n = 0; n < 50; n++)
+        {
+            // The centre pixel lies in the body: above air (−0.5 in HU/1000) in the full-dose target, or in a hole of it.
+            Assert.Contains(full.AsSpan(n * 256, 256).ToArray(), v => v > -0.5f);
+        }
+
+        Assert.Equal(low, CtPatches.Sample(pairs, 16, 50, 3).Low);
+        var tensor = CtPatches.ToTensor(pairs[0].Low);
+        Assert.Equal(pairs[0].Low.Pixels[200] / 1000f, tensor[200], 6);
+        var back = CtPatches.FromTensor(tensor, 64, 64);
+        Assert.Equal(pairs[0].Low.Pixels[200], back.Pixels[200], 2);
+    }
+}
