@@ -107,6 +107,37 @@ public sealed class DatasetIoTests
     }
 
     [Fact]
+    public void Damaged_pngs_become_problems_not_exceptions()
+    {
+        var good = CtPng.Encode(CtSimulator.Simulate(Tiny with { Subjects = 1, SlicesPerSubject = 1 })[0].Pair.Low);
+        var random = new Random(4);
+        var damaged = new List<byte[]> { good[..8], good[..40], good[..8].Concat(new byte[64]).ToArray() };
+        for (var trial = 0; trial < 30; trial++)
+        {
+            var copy = (byte[])good.Clone();
+            for (var k = 0; k < 8; k++)
+            {
+                copy[8 + random.Next(copy.Length - 8)] ^= (byte)(1 + random.Next(255));
+            }
+
+            damaged.Add(copy);
+        }
+
+        var rejected = 0;
+        foreach (var bytes in damaged)
+        {
+            if (!CtPng.TryDecode(bytes, out _, out var problem))
+            {
+                Assert.False(string.IsNullOrWhiteSpace(problem));
+                rejected++;
+            }
+        }
+
+        // Flipped bytes inside compressed pixel data may still decode (to wrong pixels); truncations never do.
+        Assert.True(rejected >= 3, $"{rejected} of {damaged.Count} damaged files rejected");
+    }
+
+    [Fact]
     public void An_empty_upload_says_what_was_expected()
     {
         var read = CtSliceDataset.Read([new CtFile("_SUCCESS", [])]);

@@ -97,7 +97,9 @@ public static class CtPng
             problem = null;
             return true;
         }
-        catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidImageContentException or NotSupportedException or InvalidDataException or IndexOutOfRangeException or ArgumentException)
+        // Whatever a crafted or damaged file makes the decoder throw is the upload's fault, not the host's: it becomes the
+        // reason of a failed step. Only running out of memory is let through.
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             problem = $"is not a readable PNG ({e.Message.TrimEnd('.')})";
             return false;

@@ -62,8 +62,12 @@ public static class CtSimulator
     /// <summary>Heights of a subject's slices in the unit field of view: evenly over [−0.3, 0.3] (about 77 mm at 256 mm FOV).</summary>
     public static double SliceHeight(int slice, int slices) => slices == 1 ? 0.0 : -0.3 + (0.6 * slice / (slices - 1));
 
-    /// <summary>Every slice pair of the spec, subject by subject. Slices are simulated in parallel up to <paramref name="parallelism"/>.</summary>
-    public static IReadOnlyList<CtSimulatedPair> Simulate(CtSimulationSpec spec, int parallelism = 1)
+    /// <summary>
+    /// Every slice pair of the spec, subject by subject. Slices are simulated in parallel up to
+    /// <paramref name="parallelism"/> (the result does not depend on it); <paramref name="noiseless"/> = false skips the
+    /// diagnostic noiseless reconstruction, which nothing written to disk needs.
+    /// </summary>
+    public static IReadOnlyList<CtSimulatedPair> Simulate(CtSimulationSpec spec, int parallelism = 1, bool noiseless = true)
     {
         var problems = spec.Problems();
         if (problems.Count > 0)
@@ -78,17 +82,17 @@ public static class CtSimulator
         Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, j =>
         {
             var (subject, k) = jobs[j];
-            results[j] = SimulateSlice(scanner, subject, k, spec.SlicesPerSubject);
+            results[j] = SimulateSlice(scanner, subject, k, spec.SlicesPerSubject, noiseless);
         });
         return results;
     }
 
     /// <summary>One slice of one subject through the scanner.</summary>
-    public static CtSimulatedPair SimulateSlice(CtAcquisition scanner, SubjectPhantom subject, int slice, int slices)
+    public static CtSimulatedPair SimulateSlice(CtAcquisition scanner, SubjectPhantom subject, int slice, int slices, bool noiseless = true)
     {
         var protocol = scanner.Protocol;
         var phantom = subject.SliceAt(SliceHeight(slice, slices)).Rasterize(protocol.Size);
-        var scan = scanner.Scan(phantom, CtAcquisition.Mix(subject.Seed, 100 + slice));
+        var scan = scanner.Scan(phantom, CtAcquisition.Mix(subject.Seed, 100 + slice), noiseless);
         var sidecar = SidecarFor(protocol, subject.SubjectId, $"{slice:D3}");
         return new CtSimulatedPair(new CtSlicePair(subject.SubjectId, $"{slice:D3}", scan.LowDose, scan.FullDose, sidecar), phantom, scan.Noiseless, scan.ClampedRays);
     }
