@@ -45,8 +45,9 @@ public sealed class BaselineTests(ITestOutputHelper output)
         var simulated = CtSimulator.Simulate(spec);
         var simulation = clock.Elapsed;
         var split = CtSplits.Assign(simulated.Select(s => s.Pair.Subject), validation: 2, test: 2, seed: spec.Seed);
-        var validation = simulated.Where(s => split[s.Pair.Subject] == CtSplit.Validation).Select(s => s.Pair).ToList();
-        var test = simulated.Where(s => split[s.Pair.Subject] == CtSplit.Test).Select(s => s.Pair).ToList();
+        var (train, validation, test) = CtSplits.Partition(simulated.Select(s => s.Pair), split);
+        Assert.Equal(32, train.Count);
+        Assert.Empty(train.Select(p => p.Subject).Intersect(test.Select(p => p.Subject)));
         clock.Restart();
         var results = CtBaselines.Run(validation, test);
         var baselines = clock.Elapsed;

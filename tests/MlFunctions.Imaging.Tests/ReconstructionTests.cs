@@ -106,6 +106,18 @@ public sealed class ReconstructionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Shepp_logan_is_in_hounsfield_units()
+    {
+        var phantom = Phantoms.SheppLogan().Rasterize(128);
+        Assert.Equal(-1000f, phantom[2, 2], 3);
+        Assert.Equal(20f, phantom[64, 64], 3);
+        Assert.Equal(1000f, phantom[64, 64 - (int)(0.9 * 64)], 3);
+        Assert.Equal(0f, phantom[64 + (int)(0.22 * 64), 64], 3);
+        Assert.Equal(0.0195 * 1.02, Hounsfield.ToMuPerMm(20), 12);
+        Assert.Equal(20, Hounsfield.FromMuPerMm(Hounsfield.ToMuPerMm(20)), 9);
+    }
+
+    [Fact]
     public void Poisson_sampler_has_the_right_mean_and_variance()
     {
         foreach (var lambda in new[] { 0.5, 4.0, 12.0, 150.0, 1e5 })

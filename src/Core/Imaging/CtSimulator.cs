@@ -141,6 +141,24 @@ public static class CtSplits
         return result;
     }
 
+    /// <summary>The pairs of each split, in their given order; a pair whose subject has no split is an error.</summary>
+    public static (IReadOnlyList<CtSlicePair> Train, IReadOnlyList<CtSlicePair> Validation, IReadOnlyList<CtSlicePair> Test) Partition(
+        IEnumerable<CtSlicePair> pairs, IReadOnlyDictionary<string, CtSplit> splits)
+    {
+        var lists = new[] { new List<CtSlicePair>(), new List<CtSlicePair>(), new List<CtSlicePair>() };
+        foreach (var pair in pairs)
+        {
+            if (!splits.TryGetValue(pair.Subject, out var split))
+            {
+                throw new ArgumentException($"subject '{pair.Subject}' of {pair.Key} has no split", nameof(splits));
+            }
+
+            lists[(int)split].Add(pair);
+        }
+
+        return (lists[0], lists[1], lists[2]);
+    }
+
     /// <summary>The split by fractions of subjects (rounded, at least one each when there are three or more subjects).</summary>
     public static IReadOnlyDictionary<string, CtSplit> AssignByFraction(IEnumerable<string> subjects, double validationFraction, double testFraction, int seed)
     {
