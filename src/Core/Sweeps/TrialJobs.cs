@@ -82,14 +82,22 @@ public static class TrialMetrics
     public static readonly IReadOnlyList<string> TrainingMetricNames = [TrainLoss, ValLoss, ValAccuracy, SamplesPerSecond, ParameterCount, EpochSeconds];
 
     /// <summary>One epoch's metrics as named values.</summary>
-    public static IReadOnlyDictionary<string, double> Of(EpochMetrics m) => new Dictionary<string, double>(StringComparer.Ordinal)
+    public static IReadOnlyDictionary<string, double> Of(EpochMetrics m)
     {
-        [TrainLoss] = m.TrainLoss,
-        [ValLoss] = m.ValLoss,
-        [ValAccuracy] = m.ValAccuracy,
-        [SamplesPerSecond] = m.SamplesPerSecond,
-        [EpochSeconds] = m.Seconds,
-    };
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            [TrainLoss] = m.TrainLoss,
+            [ValLoss] = m.ValLoss,
+            [ValAccuracy] = m.ValAccuracy,
+            [SamplesPerSecond] = m.SamplesPerSecond,
+            [EpochSeconds] = m.Seconds,
+        };
+
+        // Task metrics (hr@10, ndcg@10, rmse …) under "val_{name}", so a sweep can target any of them.
+        foreach (var (name, value) in m.ValMetrics ?? new Dictionary<string, double>())
+            metrics.TryAdd($"val_{name}", value);
+        return metrics;
+    }
 
     /// <summary>A finished training job as a trial outcome: per-epoch history, final metrics, artifacts.</summary>
     public static TrialOutcome FromTraining(string trialId, TrainingResult r)
