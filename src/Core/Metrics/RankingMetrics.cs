@@ -62,14 +62,14 @@ public sealed class RankingMetrics(int k)
         _users++;
     }
 
-    /// <summary>1-based rank of <paramref name="item"/> among the unseen items: 1 + items scoring at least as high (other relevant items do not push it down).</summary>
+    /// <summary>1-based position of <paramref name="item"/> in the ranked list of unseen items: 1 + the other unseen items scoring at least as high (other held-out items included, as in a served list).</summary>
     public static int RankOf(ReadOnlySpan<float> scores, IReadOnlySet<int> seen, IReadOnlyCollection<int> relevant, int item)
     {
         var s = scores[item];
         var above = 0;
         for (var j = 0; j < scores.Length; j++)
         {
-            if (j != item && scores[j] >= s && !seen.Contains(j) && !relevant.Contains(j))
+            if (j != item && scores[j] >= s && !seen.Contains(j))
             {
                 above++;
             }
