@@ -360,21 +360,18 @@ public static class InteractionPreparation
             [PreparedLayout.Test] = Shard(split.Test),
         };
 
-        // Serving excludes everything the user bought (train, val and test: a served model is retrained on all of it).
+        // Serving excludes what the served model was trained on: the final retrain's train+val pairs. The test pairs
+        // stay recommendable, so evaluating through serving scores exactly the offline full-catalogue ranking.
         var seen = new List<int>[users.Count];
         for (var u = 0; u < seen.Length; u++)
         {
             seen[u] = [];
         }
 
-        foreach (var p in pairs)
+        var popularity = new int[items.Count];
+        foreach (var p in split.Train.Concat(split.Val))
         {
             seen[users[p.User]].Add(items[p.Item]);
-        }
-
-        var popularity = new int[items.Count];
-        foreach (var p in split.Train)
-        {
             popularity[items[p.Item]]++;
         }
 

@@ -17,6 +17,9 @@ public static class MetricNames
 
     public static IReadOnlyList<string> Classification { get; } = [Accuracy, Auc, F1, Loss];
 
+    /// <summary>What a recommender pipeline can report and gate on (full-catalogue, seen items excluded).</summary>
+    public static IReadOnlyList<string> Ranking { get; } = ["hr@10", "ndcg@10", "hr@5", "ndcg@5", "hr@20", "ndcg@20"];
+
     /// <summary>Whether larger is better for <paramref name="metric"/>.</summary>
     public static bool HigherIsBetter(string metric) => metric is not (Loss or Rmse);
 }

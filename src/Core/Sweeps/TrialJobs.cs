@@ -12,7 +12,7 @@ public static class TrialJobs
     public static readonly IReadOnlyList<string> Parameters =
     [
         "model", "learningRate", "batchSize", "dropout", "weightDecay", "momentum", "optimizer", "epochs",
-        "hiddenSize", "hiddenLayers", "channels",
+        "hiddenSize", "hiddenLayers", "channels", "embeddingSize", "negatives", "loss",
     ];
 
     /// <summary>
@@ -49,6 +49,13 @@ public static class TrialJobs
             var c = p.GetInt("channels");
             hp = hp with { Channels = [c, 2 * c] };
         }
+
+        if (p.ContainsKey("embeddingSize"))
+            hp = hp with { EmbeddingSize = p.GetInt("embeddingSize") };
+        if (p.ContainsKey("negatives"))
+            hp = hp with { Negatives = p.GetInt("negatives") };
+        if (p.TryGetValue("loss", out var loss))
+            hp = hp with { Loss = loss };
 
         if (budget is { } epochs)
             hp = hp with { Epochs = epochs };
