@@ -83,7 +83,7 @@ public sealed class RecommenderTests
         manual_seed(hp.Seed);
         var definition = ModelZoo.Get(name);
         using var model = definition.BuildModule(hp, objective.Inputs);
-        using var optimizer = EpochTrainer.CreateOptimizer(model, hp);
+        using var optimizer = EpochTrainer.CreateOptimizer(model, objective.OptimizerSettings(hp));
         var losses = new List<double>();
         EvaluationResult? last = null;
         for (var epoch = 1; epoch <= 4; epoch++)

@@ -62,6 +62,39 @@ public sealed class RankingMetrics(int k)
         _users++;
     }
 
+    /// <summary>
+    /// Adds one user's served list (best first, seen items already excluded by the server): the same HR@k and NDCG@k
+    /// as <see cref="Add"/> on the scores the list was cut from (positions of the held-out items in the list).
+    /// </summary>
+    public void AddRanked(IReadOnlyList<int> ranked, IReadOnlyCollection<int> relevant)
+    {
+        if (relevant.Count == 0)
+        {
+            return;
+        }
+
+        double dcg = 0;
+        var hit = false;
+        for (var position = 0; position < Math.Min(k, ranked.Count); position++)
+        {
+            if (relevant.Contains(ranked[position]))
+            {
+                hit = true;
+                dcg += 1.0 / Math.Log2(position + 2);
+            }
+        }
+
+        double ideal = 0;
+        for (var r = 1; r <= Math.Min(k, relevant.Count); r++)
+        {
+            ideal += 1.0 / Math.Log2(r + 1);
+        }
+
+        _hits += hit ? 1 : 0;
+        _ndcg += dcg / ideal;
+        _users++;
+    }
+
     /// <summary>1-based position of <paramref name="item"/> in the ranked list of unseen items: 1 + the other unseen items scoring at least as high (other held-out items included, as in a served list).</summary>
     public static int RankOf(ReadOnlySpan<float> scores, IReadOnlySet<int> seen, IReadOnlyCollection<int> relevant, int item)
     {

@@ -44,8 +44,19 @@ public static class RecommenderOnnx
     }
 }
 
-/// <summary>score(u, i) = ⟨P_u, Q_i⟩ + b_u + b_i + b.</summary>
-public sealed class MatrixFactorizationModule : nn.Module<Tensor, Tensor>
+/// <summary>
+/// A model whose embeddings are regularized per batch: the squared norms of the rows a batch of pairs touches (the
+/// classic BPR-MF regularizer). Decaying every row at every step (the optimizer's weight decay) shrinks the rows of
+/// items a batch never saw, and with Adam's per-parameter scaling that makes ranking quality swing from epoch to epoch.
+/// </summary>
+public interface IPairRegularized
+{
+    /// <summary>Σ over the pairs of ‖user row‖² + ‖item row‖² (a tensor on the model's device, with gradients).</summary>
+    Tensor Penalty(Tensor pairs);
+}
+
+/// <summary>score(u, i) = ⟨P_u, Q_i⟩ + b_u + b_i.</summary>
+public sealed class MatrixFactorizationModule : nn.Module<Tensor, Tensor>, IPairRegularized
 {
     private readonly Embedding user;
     private readonly Embedding item;
@@ -75,6 +86,14 @@ public sealed class MatrixFactorizationModule : nn.Module<Tensor, Tensor>
         return (dot + user_bias.forward(u).reshape(-1) + item_bias.forward(i).reshape(-1)).MoveToOuterDisposeScope();
     }
 
+    public Tensor Penalty(Tensor pairs)
+    {
+        using var scope = NewDisposeScope();
+        var p = user.forward(pairs.select(1, 0));
+        var q = item.forward(pairs.select(1, 1));
+        return ((p * p).sum() + (q * q).sum()).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Gather ×2 → Mul → ReduceSum(axis 1) → + Gather(user bias) + Gather(item bias).</summary>
     public OnnxGraph Export()
     {
@@ -93,7 +112,7 @@ public sealed class MatrixFactorizationModule : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Neural collaborative filtering, the book's shape: [P_u ; Q_i] → (Linear → ReLU → Dropout)* → Linear(1).</summary>
-public sealed class NcfModule : nn.Module<Tensor, Tensor>
+public sealed class NcfModule : nn.Module<Tensor, Tensor>, IPairRegularized
 {
     private readonly Embedding user;
     private readonly Embedding item;
@@ -127,6 +146,14 @@ public sealed class NcfModule : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var joined = cat([user.forward(pairs.select(1, 0)), item.forward(pairs.select(1, 1))], 1);
         return mlp.forward(joined).reshape(-1).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Penalty(Tensor pairs)
+    {
+        using var scope = NewDisposeScope();
+        var p = user.forward(pairs.select(1, 0));
+        var q = item.forward(pairs.select(1, 1));
+        return ((p * p).sum() + (q * q).sum()).MoveToOuterDisposeScope();
     }
 
     /// <summary>Gather ×2 → Concat → (Gemm → Relu)* → Gemm → Reshape [n].</summary>

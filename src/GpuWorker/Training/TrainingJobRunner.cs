@@ -111,7 +111,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
             manual_seed(hp.Seed);
             using var model = definition.BuildModule(hp, objective.Inputs);
             model.to(device);
-            using var optimizer = EpochTrainer.CreateOptimizer(model, hp);
+            using var optimizer = EpochTrainer.CreateOptimizer(model, objective.OptimizerSettings(hp));
             var parameterCount = EpochTrainer.ParameterCount(model);
 
             var history = new List<EpochMetrics>();

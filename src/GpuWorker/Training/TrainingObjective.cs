@@ -41,6 +41,9 @@ public interface ITrainingObjective : IDisposable
 
     /// <summary>Whether parity also requires identical per-row arg-max (classification logits).</summary>
     bool ParityArgmax { get; }
+
+    /// <summary>The hyperparameters the optimizer is built with (a task may take over a setting, e.g. weight decay as a per-batch penalty).</summary>
+    HyperParameters OptimizerSettings(HyperParameters hp) => hp;
 }
 
 public static class TrainingObjective
@@ -179,6 +182,9 @@ public sealed class RankingObjective : ITrainingObjective
 
     public bool ParityArgmax => false;
 
+    /// <summary>Weight decay becomes the per-batch embedding penalty (<see cref="IPairRegularized"/>) of models that have one.</summary>
+    public HyperParameters OptimizerSettings(HyperParameters hp) => hp with { WeightDecay = 0 };
+
     private static List<(int User, int Item, float Weight)> Rows(PreparedSplit split, int limit)
     {
         var n = limit > 0 ? Math.Min(limit, split.Count) : split.Count;
@@ -196,13 +202,21 @@ public sealed class RankingObjective : ITrainingObjective
     }
 
     /// <summary>The loss of a batch of observed pairs against sampled negatives.</summary>
-    private Tensor BatchLoss(nn.Module<Tensor, Tensor> model, Tensor positives, Generator generator)
+    private Tensor BatchLoss(nn.Module<Tensor, Tensor> model, Tensor positives, Generator generator, double regularization = 0)
     {
         var b = positives.shape[0];
         var users = positives.select(1, 0).repeat_interleave(_negatives);
         var negativeItems = randint(0, Inputs.Items, [b * _negatives], generator: generator, dtype: ScalarType.Int64).to(positives.device);
         var negatives = stack([users, negativeItems], 1);
-        var scores = model.forward(cat([positives, negatives], 0));
+        var all = cat([positives, negatives], 0);
+        var scores = model.forward(all);
+        var penalty = regularization > 0 && model is IPairRegularized r ? r.Penalty(all) * (regularization / b) : null;
+        var loss = RankingLoss(scores, b);
+        return penalty is null ? loss : loss + penalty;
+    }
+
+    private Tensor RankingLoss(Tensor scores, long b)
+    {
         var positive = scores.narrow(0, 0, b);
         var negative = scores.narrow(0, b, b * _negatives);
         switch (Loss)
@@ -211,7 +225,7 @@ public sealed class RankingObjective : ITrainingObjective
                 return -nn.functional.logsigmoid(positive.repeat_interleave(_negatives) - negative).mean();
             default:
             {
-                var targets = cat([ones(b, device: positives.device), zeros(b * _negatives, device: positives.device)]);
+                var targets = cat([ones(b, device: scores.device), zeros(b * _negatives, device: scores.device)]);
                 return Loss == TrainingObjectives.MeanSquaredError
                     ? nn.functional.mse_loss(scores, targets)
                     : nn.functional.binary_cross_entropy_with_logits(scores, targets);
@@ -236,7 +250,7 @@ public sealed class RankingObjective : ITrainingObjective
             var count = Math.Min(hp.BatchSize, n - start);
             var batch = _pairs.index_select(0, permutation.narrow(0, start, count));
             optimizer.zero_grad();
-            var loss = BatchLoss(model, batch, sampler);
+            var loss = BatchLoss(model, batch, sampler, hp.WeightDecay);
             loss.backward();
             optimizer.step();
             lossSum += loss.item<float>() * count;
