@@ -47,7 +47,7 @@ internal sealed class RecommenderInputs
     public (string[] Users, int K) Parse(IReadOnlyList<InferTensor> inputs)
     {
         string[]? users = null;
-        var k = DefaultK;
+        var k = Math.Min(DefaultK, Items);
         foreach (var input in inputs)
         {
             switch (input.Name)

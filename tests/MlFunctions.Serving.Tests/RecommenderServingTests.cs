@@ -51,6 +51,12 @@ public sealed class RecommenderServingTests
             outputs["fallback"].GetProperty("data")[0].GetBoolean());
     }
 
+    private static string Error(HttpResult r)
+    {
+        using var doc = r.Json();
+        return doc.RootElement.GetProperty("error").GetString()!;
+    }
+
     [Fact]
     public async Task Served_top_k_equals_the_offline_ranking_with_seen_items_excluded()
     {
@@ -91,17 +97,17 @@ public sealed class RecommenderServingTests
         await using var h = await ServeAsync();
         var numeric = await h.SendAsync("POST", "v2/models/recommender/infer", Body(17850, "INT64"));
         Assert.Equal(400, numeric.Status);
-        Assert.Contains("must be BYTES", numeric.Text);
+        Assert.Contains("must be BYTES", Error(numeric));
 
         var tooMany = await h.SendAsync("POST", "v2/models/recommender/infer", Body("17850", k: Items.Length + 1));
         Assert.Equal(400, tooMany.Status);
-        Assert.Contains($"catalogue's {Items.Length} items", tooMany.Text);
+        Assert.Contains($"catalogue's {Items.Length} items", Error(tooMany));
 
         var missing = await h.SendAsync("POST", "v2/models/recommender/infer", JsonSerializer.Serialize(new { inputs = new[] { new { name = "k", shape = new[] { 1 }, datatype = "INT64", data = new[] { 3 } } } }));
         Assert.Equal(400, missing.Status);
-        Assert.Contains("Missing input 'user'", missing.Text);
+        Assert.Contains("Missing input 'user'", Error(missing));
 
-        // The default k is 10, capped by nothing else: the catalogue here has 7 items, so the default is refused too.
+        // The metadata shows the raw-id contract, not the internal (user, item) pairs.
         var metadata = await h.SendAsync("GET", "v2/models/recommender");
         Assert.Equal(200, metadata.Status);
         Assert.Contains("\"user\"", metadata.Text);

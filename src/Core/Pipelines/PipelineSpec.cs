@@ -191,13 +191,14 @@ public sealed record PipelineSpec
     /// <summary>The default search space of a model family, over the parameters <see cref="TrialJobs"/> maps.</summary>
     public IReadOnlyList<ParameterSpec> DefaultSpace() => Model.ToLowerInvariant() switch
     {
-        // Recommenders (#13): embedding size, learning rate, regularization and negatives.
+        // Recommenders (#13): embedding size, learning rate, regularization (the per-batch embedding penalty) and
+        // negatives. Centered on what measured best on Online Retail: 64, 0.01, 0.001, 16.
         "mf" or "ncf" =>
         [
-            ParameterSpec.Double("learningRate", 1e-3, 2e-2, ParameterScale.Log),
-            ParameterSpec.Int("embeddingSize", 16, 64, ParameterScale.Log),
-            ParameterSpec.Double("weightDecay", 1e-7, 1e-4, ParameterScale.Log),
-            ParameterSpec.Int("negatives", 2, 8),
+            ParameterSpec.Double("learningRate", 5e-3, 2e-2, ParameterScale.Log),
+            ParameterSpec.Int("embeddingSize", 32, 128, ParameterScale.Log),
+            ParameterSpec.Double("weightDecay", 3e-4, 3e-3, ParameterScale.Log),
+            ParameterSpec.Int("negatives", 8, 24),
         ],
 
         "cnn" =>

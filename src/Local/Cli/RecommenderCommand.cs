@@ -39,7 +39,7 @@ public static class RecommenderCommand
             Dataset = spec.Dataset with { SourceDirectories = spec.Dataset.SourceDirectories.Select(d => Path.GetFullPath(d, folder)).ToList() },
         };
         if (quick)
-            spec = spec with { Sweep = spec.Sweep with { MaxTrials = 2, ParallelTrials = 2, Epochs = 6 }, RetrainEpochs = 8 };
+            spec = spec with { Sweep = spec.Sweep with { MaxTrials = 2, ParallelTrials = 2, Epochs = 8 }, RetrainEpochs = 12 };
         var problems = spec.Problems();
         if (problems.Count > 0)
         {
