@@ -39,7 +39,15 @@ public static class RecommenderCommand
             Dataset = spec.Dataset with { SourceDirectories = spec.Dataset.SourceDirectories.Select(d => Path.GetFullPath(d, folder)).ToList() },
         };
         if (quick)
-            spec = spec with { Sweep = spec.Sweep with { MaxTrials = 2, ParallelTrials = 2, Epochs = 8 }, RetrainEpochs = 12 };
+        {
+            // Two trials, a grid over the embedding width alone: a 2-trial random draw from the full space would often
+            // land far from the measured defaults, and --quick must finish in under 2 minutes on 2 cores.
+            spec = spec with
+            {
+                Sweep = spec.Sweep with { Algorithm = "grid", MaxTrials = 2, ParallelTrials = 2, Epochs = 10, Parameters = [Core.Sweeps.ParameterSpec.Categorical("embeddingSize", "64", "128")] },
+            };
+        }
+
         var problems = spec.Problems();
         if (problems.Count > 0)
         {
