@@ -1,7 +1,12 @@
 using System.Text;
+using System.Text.Json;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Json;
 using MlFunctions.Core.Metrics;
+using MlFunctions.Core.Pipelines;
 using MlFunctions.Core.Recommenders;
+using MlFunctions.Core.Sweeps;
+using MlFunctions.Core.Training;
 
 namespace MlFunctions.Datasets.Tests;
 
@@ -170,5 +175,24 @@ public sealed class InteractionsTests
         Assert.True(knn.HitRate > 2 * pop.HitRate, $"kNN {knn.HitRate:F3} vs popularity {pop.HitRate:F3}");
         Assert.True(als.HitRate > pop.HitRate, $"ALS {als.HitRate:F3} vs popularity {pop.HitRate:F3}");
         Console.WriteLine($"baselines: pop hr10={pop.HitRate:F4} knn hr10={knn.HitRate:F4} als hr10={als.HitRate:F4} users={pop.Users}");
+    }
+
+    [Fact]
+    public void The_example_recommender_spec_is_valid_and_sweeps_the_recommender_space()
+    {
+        var file = Path.Combine(MlFunctions.Tests.Infrastructure.RepoPaths.Root, "examples", "pipelines", "recommender.json");
+        var spec = JsonSerializer.Deserialize<PipelineSpec>(File.ReadAllText(file), MlJson.Options)! with { Dataset = new PipelineDataset { Kind = DatasetKinds.Interactions, SourceDirectories = ["x"] } };
+        Assert.Empty(spec.Problems());
+        Assert.Equal(InteractionData.OnlineRetailFormat, spec.Recipe().Interactions!.Columns.Format);
+        Assert.NotNull(spec.ValidationRules().Interactions);
+        Assert.Contains(spec.DefaultSpace(), p => p.Name == "embeddingSize");
+        var job = TrialJobs.ForTrial(spec.JobTemplate(new PreparedDataRef("prepared", "p", "h")), "t1", new ParameterSet(new Dictionary<string, string> { ["embeddingSize"] = "48", ["negatives"] = "9", ["loss"] = "sampled_bce" }), null, new Dictionary<string, string>());
+        Assert.Equal((48, 9, "sampled_bce"), (job.Hyperparameters.EmbeddingSize, job.Hyperparameters.Negatives, job.Hyperparameters.Loss));
+
+        // A classification metric on interactions is a listed problem; tasks and losses resolve with their defaults.
+        Assert.Contains((spec with { Metric = "accuracy" }).Problems(), p => p.StartsWith("metric must be one of hr@10", StringComparison.Ordinal));
+        Assert.Equal(TrainingObjectives.Bpr, TrainingObjectives.LossFor(TrainingObjectives.Ranking, ""));
+        Assert.Equal(TrainingObjectives.CrossEntropy, TrainingObjectives.LossFor(TrainingObjectives.Resolve(null, null), null));
+        Assert.Throws<ArgumentException>(() => TrainingObjectives.LossFor(TrainingObjectives.Classification, "bpr"));
     }
 }
