@@ -63,6 +63,18 @@ public sealed class RecommenderTests
     }
 
     [Fact]
+    public void SigmoidLayersOfASequentialExportToOnnxSigmoid()
+    {
+        manual_seed(1);
+        using var model = nn.Sequential(("fc", nn.Linear(4, 3)), ("sigmoid", nn.Sigmoid()));
+        var graph = OnnxExporter.ExportSequential(model, [4]);
+        Assert.Contains(graph.Nodes, n => n.OpType == "Sigmoid");
+        using var x = randn(5, 4);
+        var parity = OnnxParityCheck.Run(OnnxExporter.ToModelBytes(graph, 3, "sigmoid"), model, x);
+        Assert.True(parity.MaxAbsLogitDiff <= 1e-6, $"{parity.MaxAbsLogitDiff}");
+    }
+
+    [Fact]
     public void RecommendersRefuseClassificationAndClassifiersRefuseRanking()
     {
         Assert.Contains("ranking", Assert.Throws<JobValidationException>(() => ModelZoo.Get("mf", TrainingObjectives.Classification)).Message);
