@@ -29,6 +29,7 @@ internal sealed class LoadedModel : IAsyncDisposable
     private readonly TransformSpec? _transform;
     private readonly TabularTransform? _table;
     private readonly string[] _derivedOutputs = [];
+    private readonly RecommenderInputs? _recommender;
 
     public LoadedModel(ModelVersion record, SessionHandle handle, long sizeBytes, BatchingOptions batching, ServingMetrics metrics, ILogger logger)
     {
@@ -65,6 +66,19 @@ internal sealed class LoadedModel : IAsyncDisposable
                 Outputs = [.. Outputs, .. derived];
             }
         }
+        else if (record.Transform is { Kind: TransformSpec.InteractionsKind } interactions)
+        {
+            interactions.Validate();
+            if (modelInputs.Count != 1 || modelInputs[0].Datatype != Datatype.INT64 || modelInputs[0].Shape is not [_, 2] || Outputs.Count != 1 || Outputs[0].Datatype != Datatype.FP32)
+                throw new InvalidOperationException($"The interactions transform of {record.Name} v{record.Version} needs a model scoring INT64 (user, item) pairs [-1, 2] into one FP32 score each; its inputs are {string.Join(", ", modelInputs.Select(i => $"{i.Name} {i.Datatype} [{string.Join(",", i.Shape)}]"))}.");
+            _recommender = new RecommenderInputs(interactions.Interactions!);
+
+            // Clients send raw user ids and get item ids back; the pairs are an internal detail.
+            Inputs = RecommenderInputs.Metadata;
+            Outputs = RecommenderInputs.OutputMetadata;
+            _allOutputs = Outputs.Select(o => o.Name).ToArray();
+            _outputNames = [.. _allOutputs];
+        }
         else if (record.Transform is { } t)
         {
             t.Validate();
@@ -78,7 +92,7 @@ internal sealed class LoadedModel : IAsyncDisposable
         }
 
         // Batching along dimension 0 is sound only when every input and output has a dynamic first dimension.
-        Batchable = batching.Enabled && batching.MaxBatchSize > 1
+        Batchable = _recommender is null && batching.Enabled && batching.MaxBatchSize > 1
             && modelInputs.All(i => i.Shape.Length > 0 && i.Shape[0] < 0)
             && Outputs.All(o => o.Shape.Length > 0 && o.Shape[0] < 0);
         if (Batchable)
@@ -101,6 +115,11 @@ internal sealed class LoadedModel : IAsyncDisposable
     {
         if (_table is not null && !alreadyTransformed)
             return Batch([TabularInputs.Encode(_table, request.Inputs, _inputNames[0])], RequestedOutputs(request));
+        if (_recommender is not null)
+        {
+            _recommender.Parse(request.Inputs);
+            return new PreparedRequest(request.Inputs, RequestedOutputs(request), 0, "");
+        }
 
         var ordered = new InferTensor[_inputNames.Length];
         foreach (var input in request.Inputs)
@@ -177,6 +196,21 @@ internal sealed class LoadedModel : IAsyncDisposable
     {
         if (_derivedOutputs.Length > 0 && request.OutputNames.Any(_derivedOutputs.Contains))
             return InferDerivedAsync(request, cancellationToken);
+        if (_recommender is { } recommender)
+        {
+            try
+            {
+                var (users, k) = recommender.Parse(request.Inputs);
+                var modelOutput = _handle.Session.OutputNames[0];
+                return Task.FromResult(recommender.Recommend(users, k, pairs =>
+                    (float[])Run([new InferTensor(_inputNames[0], Datatype.INT64, [pairs.Length / 2, 2], pairs)], [modelOutput])[0].Data, request.OutputNames));
+            }
+            catch (Exception e)
+            {
+                return Task.FromException<IReadOnlyList<InferTensor>>(e);
+            }
+        }
+
         if (Batcher is not null && request.Rows > 0)
             return Batcher.EnqueueAsync(request, cancellationToken);
         try

@@ -89,6 +89,45 @@ internal static class OnnxModels
         return Model(g);
     }
 
+    /// <summary>
+    /// A matrix-factorization recommender with the worker's contract: INT64 (user, item) pairs [batch, 2] →
+    /// scores [batch] = ⟨U[user], V[item]⟩, with the given factor tables (row-major, <paramref name="dim"/> wide).
+    /// </summary>
+    public static byte[] DotProductRecommender(float[] users, float[] items, int dim)
+    {
+        var g = new GraphProto { Name = "mf" };
+        g.Input.Add(Value("input", Int64, null, 2));
+        g.Output.Add(Value("scores", Float, null));
+        g.Initializer.Add(Tensor("U", [users.Length / dim, dim], users));
+        g.Initializer.Add(Tensor("V", [items.Length / dim, dim], items));
+        var zero = new TensorProto { Name = "zero", DataType = Int64 };
+        zero.Int64Data.Add(0);
+        var one = new TensorProto { Name = "one", DataType = Int64 };
+        one.Int64Data.Add(1);
+        var axes = new TensorProto { Name = "axes", DataType = Int64 };
+        axes.Dims.Add(1);
+        axes.Int64Data.Add(1);
+        g.Initializer.Add(zero);
+        g.Initializer.Add(one);
+        g.Initializer.Add(axes);
+        NodeProto Gather(string data, string index, string output, long axis)
+        {
+            var node = Node("Gather", [data, index], [output]);
+            node.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
+            return node;
+        }
+
+        g.Node.Add(Gather("input", "zero", "u", 1));
+        g.Node.Add(Gather("input", "one", "i", 1));
+        g.Node.Add(Gather("U", "u", "pu", 0));
+        g.Node.Add(Gather("V", "i", "qi", 0));
+        g.Node.Add(Node("Mul", ["pu", "qi"], ["prod"]));
+        var sum = Node("ReduceSum", ["prod", "axes"], ["scores"]);
+        sum.Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
+        g.Node.Add(sum);
+        return Model(g);
+    }
+
     public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     /// <summary>Runs a model directly on ONNX Runtime (CPU): the reference the endpoints must match.</summary>

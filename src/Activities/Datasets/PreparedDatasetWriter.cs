@@ -22,7 +22,8 @@ public static class PreparedDatasetWriter
         TransformSpec transform,
         int numClasses,
         IReadOnlyDictionary<string, PreparedShard> splits,
-        CancellationToken ct)
+        CancellationToken ct,
+        string? objective = null)
     {
         var written = new List<PreparedSplit>();
         foreach (var (name, shard) in splits)
@@ -50,6 +51,7 @@ public static class PreparedDatasetWriter
             Transform = transform,
             SampleShape = splits[PreparedLayout.Train].SampleShape,
             NumClasses = numClasses,
+            Objective = objective,
             Splits = written,
             ContentHash = PreparedLayout.ContentHash(written, transform),
         };

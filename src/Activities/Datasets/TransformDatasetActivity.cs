@@ -40,7 +40,18 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         Dictionary<string, PreparedShard> splits;
         int numClasses;
         TransformSpec transform;
-        if (dataset.Manifest.Format == "csv")
+        string? objective = null;
+        if (recipe.Interactions is { } interactions)
+        {
+            if (dataset.Manifest.Format != "csv")
+                throw new ArgumentException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; interactions are read from CSV files");
+            var prepared = await Task.Run(() => InteractionPreparation.Prepare(dataset.CsvSources(), interactions), ct);
+            splits = prepared.Shards.ToDictionary(kv => kv.Key, kv => kv.Value);
+            numClasses = prepared.Transform.Items.Count;
+            transform = new TransformSpec { Kind = TransformSpec.InteractionsKind, Interactions = prepared.Transform };
+            objective = TrainingObjectives.Ranking;
+        }
+        else if (dataset.Manifest.Format == "csv")
         {
             var tabular = recipe.Tabular ?? throw new ArgumentException(
                 $"dataset {input.Dataset.Name} is a CSV table; the recipe needs tabular settings (at least columns.label, the column to predict)");
@@ -66,7 +77,7 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         }
 
         var (manifest, created) = await PreparedDatasetWriter.WriteAsync(
-            container, prefix, input.Dataset, recipe, recipeHash, transform, numClasses, splits, ct);
+            container, prefix, input.Dataset, recipe, recipeHash, transform, numClasses, splits, ct, objective);
         if (!created)
         {
             return Result(prefix, manifest, alreadyPrepared: true);

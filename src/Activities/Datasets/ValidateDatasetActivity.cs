@@ -88,6 +88,10 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
                 }
             }
         }
+        else if (rules.Interactions is { } interactions)
+        {
+            return ProfileInteractions(dataset, rules, interactions, reference);
+        }
         else if (rules.Table is { } tableColumns)
         {
             return ProfileTable(dataset, rules, tableColumns, reference);
@@ -134,6 +138,33 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
         }
 
         return DatasetValidator.Validate(profiles, rules, reference, structural);
+    }
+
+    /// <summary>
+    /// Interaction rows: read and clean every file (a broken row or a missing column is a failed "readable" check
+    /// naming the file and line), report the dropped rows by reason, and require users, items and pairs to split.
+    /// </summary>
+    private static ValidationReport ProfileInteractions(RegisteredDataset dataset, DatasetValidationRules rules, InteractionsRecipe recipe, DatasetRef reference)
+    {
+        var checks = new List<ValidationCheck>();
+        InteractionsProfile profile;
+        try
+        {
+            var (rows, read, dropped) = InteractionData.Read(dataset.CsvSources(), recipe.Columns);
+            profile = InteractionsProfile.Of(read, dropped, rows, InteractionData.Aggregate(rows));
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            checks.Add(new("interactions", "readable", false, e.Message));
+            return new ValidationReport { Dataset = reference, Passed = false, Checks = checks, Parts = [], Rules = rules };
+        }
+
+        checks.Add(new("interactions", "readable", true, $"{profile.RowsRead:N0} rows read, {profile.RowsKept:N0} kept"));
+        checks.AddRange(profile.Dropped.Select(d => new ValidationCheck("interactions", "dropped", true, $"{d.Value:N0} rows dropped: {d.Key}")));
+        var enough = profile.Users >= 2 && profile.Items >= 2 && profile.Pairs > profile.Users;
+        checks.Add(new("interactions", "size", enough,
+            $"{profile.Users:N0} users, {profile.Items:N0} items, {profile.Pairs:N0} pairs (density {profile.Density:P3}){(enough ? "" : ": at least 2 users, 2 items and more pairs than users are needed to hold one out per user")}"));
+        return new ValidationReport { Dataset = reference, Passed = checks.All(c => c.Passed), Checks = checks, Parts = [], Rules = rules, Interactions = profile };
     }
 
     /// <summary>

@@ -28,6 +28,12 @@ public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStor
 
         var reader = new PreparedDatasetReader(await storage.BlobsAsync(ct));
         var manifest = await reader.ReadManifestAsync(input.Data, ct);
+        if (Core.Training.TrainingObjectives.Normalize(manifest.Objective) == Core.Training.TrainingObjectives.Ranking)
+        {
+            await using var recommender = await ModelScorer.LoadAsync(artifacts, sessions, input.OnnxUri, input.OnnxSha256, input.Transform ?? manifest.Transform, ct);
+            return await EvaluateRanking.RunAsync(reader, manifest, input, recommender, ct);
+        }
+
         var split = await RawSplit.LoadAsync(reader, input.Data, manifest, input.Split, ct);
         await using var scorer = await ModelScorer.LoadAsync(artifacts, sessions, input.OnnxUri, input.OnnxSha256, input.Transform ?? manifest.Transform, ct);
 

@@ -23,6 +23,9 @@ public sealed class SmokeInferenceActivity(IStorageClients storage, InferenceDat
             throw new ArgumentException($"SmokeInference needs a registered version (1, 2, ...), not {input.Version}.");
         var reader = new PreparedDatasetReader(await storage.BlobsAsync(ct));
         var manifest = await reader.ReadManifestAsync(input.Data, ct);
+        if (Core.Training.TrainingObjectives.Normalize(manifest.Objective) == Core.Training.TrainingObjectives.Ranking)
+            return await RecommendAsync(reader, manifest, input, call, ct);
+
         var split = await RawSplit.LoadAsync(reader, input.Data, manifest, input.Split, ct);
         if (input.ImageIndex < 0 || input.ImageIndex >= split.Count)
             throw new ArgumentOutOfRangeException(nameof(input), $"Sample index {input.ImageIndex} is outside split '{input.Split}' (0..{split.Count - 1}).");
@@ -39,5 +42,27 @@ public sealed class SmokeInferenceActivity(IStorageClients storage, InferenceDat
         var (predicted, confidence, _) = ClassificationMetrics.Softmax((float[])ModelIo.Logits(response.Outputs, display).Data);
         string provider = metadata.Parameters.TryGetValue("execution_provider", out var ep) ? ep : "unknown";
         return new SmokeInferenceResult(input.ImageIndex, split.Label(input.ImageIndex), predicted, confidence, input.Version, provider);
+    }
+
+    /// <summary>A recommender's smoke test: one held-out user's raw id in, the served top 10 out (label = the held-out item, predicted = the top item).</summary>
+    private async Task<SmokeInferenceResult> RecommendAsync(PreparedDatasetReader reader, Core.Datasets.PreparedDatasetManifest manifest, SmokeInferenceInput input, ActivityCall call, CancellationToken ct)
+    {
+        var shard = await reader.ReadSplitAsync(input.Data, manifest, input.Split, ct);
+        if (input.ImageIndex < 0 || input.ImageIndex >= shard.Count)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Sample index {input.ImageIndex} is outside split '{input.Split}' (0..{shard.Count - 1}).");
+        var ids = manifest.Transform.Interactions!;
+        var user = ids.Users[(int)shard.FloatFeatures![3 * input.ImageIndex]];
+        string version = input.Version.ToString(CultureInfo.InvariantCulture);
+        var request = new Serving.Protocol.InferRequest
+        {
+            Id = $"smoke-{call.InstanceId}",
+            Inputs = [new("user", Serving.Protocol.Datatype.BYTES, [1], new[] { user }), new("k", Serving.Protocol.Datatype.INT64, [1], new long[] { 10 })],
+        };
+        var response = await dataplane.InferAsync(input.Model, version, request, cancellationToken: ct);
+        var top = ((string[])response.Outputs.First(o => o.Name == "items").Data)[0];
+        var score = ((float[])response.Outputs.First(o => o.Name == "scores").Data)[0];
+        var metadata = await dataplane.GetModelMetadataAsync(input.Model, version, ct);
+        string provider = metadata.Parameters.TryGetValue("execution_provider", out var ep) ? ep : "unknown";
+        return new SmokeInferenceResult(input.ImageIndex, shard.Labels[input.ImageIndex], ids.ItemMap().TryIndex(top, out var i) ? i : -1, score, input.Version, provider);
     }
 }

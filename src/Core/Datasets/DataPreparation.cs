@@ -187,6 +187,9 @@ public sealed record PreparationRecipe
     /// <summary>For CSV datasets: the columns and the feature encoding. Null for IDX (and then absent from the hash's JSON).</summary>
     public TabularRecipe? Tabular { get; init; }
 
+    /// <summary>For interaction (recommender) datasets: the columns or format and the hold-out. Null otherwise (absent from the hash's JSON).</summary>
+    public InteractionsRecipe? Interactions { get; init; }
+
     public string Hash() =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("prep-v1\n" + JsonSerializer.Serialize(this, MlJson.Options))))[..12];
 }
@@ -218,6 +221,9 @@ public sealed record PreparedDatasetManifest
     public required int[] SampleShape { get; init; }
 
     public required int NumClasses { get; init; }
+
+    /// <summary>The <see cref="Training.TrainingObjectives"/> task the data is shaped for; null (manifests before tasks existed) is classification.</summary>
+    public string? Objective { get; init; }
 
     public required IReadOnlyList<PreparedSplit> Splits { get; init; }
 

@@ -35,6 +35,9 @@ public sealed record DatasetValidationRules
     /// <summary>For CSV tables with named columns (a tabular pipeline): the schema to check, all problems at once.</summary>
     public TabularColumns? Table { get; init; }
 
+    /// <summary>For interaction data (a recommender pipeline): how rows are read and cleaned; the report carries its profile.</summary>
+    public InteractionsRecipe? Interactions { get; init; }
+
     /// <summary>The table must have at least this many rows (tabular pipelines need enough to split three ways).</summary>
     public int MinRows { get; init; } = 1;
 
@@ -167,6 +170,9 @@ public sealed record ValidationReport
 
     /// <summary>A CSV table's schema as inferred, per-column statistics and class balance (null for IDX).</summary>
     public TableProfile? Table { get; init; }
+
+    /// <summary>Interaction data: rows read and kept, dropped rows by reason, users, items, pairs, density (null otherwise).</summary>
+    public InteractionsProfile? Interactions { get; init; }
 
     public IReadOnlyList<string> Violations => Checks.Where(c => !c.Passed).Select(c => $"{c.Part}: {c.Detail}").ToList();
 }

@@ -7,11 +7,21 @@ public static class MetricNames
     public const string Loss = "loss";
     public const string Auc = "auc";
     public const string F1 = "f1";
+    public const string Rmse = "rmse";
+
+    /// <summary>Hit rate in the top <paramref name="k"/> ("hr@10").</summary>
+    public static string HitRateAt(int k) => $"hr@{k}";
+
+    /// <summary>NDCG of the top <paramref name="k"/> ("ndcg@10").</summary>
+    public static string NdcgAt(int k) => $"ndcg@{k}";
 
     public static IReadOnlyList<string> Classification { get; } = [Accuracy, Auc, F1, Loss];
 
+    /// <summary>What a recommender pipeline can report and gate on (full-catalogue, seen items excluded).</summary>
+    public static IReadOnlyList<string> Ranking { get; } = ["hr@10", "ndcg@10", "hr@5", "ndcg@5", "hr@20", "ndcg@20"];
+
     /// <summary>Whether larger is better for <paramref name="metric"/>.</summary>
-    public static bool HigherIsBetter(string metric) => metric != Loss;
+    public static bool HigherIsBetter(string metric) => metric is not (Loss or Rmse);
 }
 
 /// <summary>

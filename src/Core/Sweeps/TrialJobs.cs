@@ -12,7 +12,7 @@ public static class TrialJobs
     public static readonly IReadOnlyList<string> Parameters =
     [
         "model", "learningRate", "batchSize", "dropout", "weightDecay", "momentum", "optimizer", "epochs",
-        "hiddenSize", "hiddenLayers", "channels",
+        "hiddenSize", "hiddenLayers", "channels", "embeddingSize", "negatives", "loss",
     ];
 
     /// <summary>
@@ -50,6 +50,13 @@ public static class TrialJobs
             hp = hp with { Channels = [c, 2 * c] };
         }
 
+        if (p.ContainsKey("embeddingSize"))
+            hp = hp with { EmbeddingSize = p.GetInt("embeddingSize") };
+        if (p.ContainsKey("negatives"))
+            hp = hp with { Negatives = p.GetInt("negatives") };
+        if (p.TryGetValue("loss", out var loss))
+            hp = hp with { Loss = loss };
+
         if (budget is { } epochs)
             hp = hp with { Epochs = epochs };
 
@@ -82,14 +89,22 @@ public static class TrialMetrics
     public static readonly IReadOnlyList<string> TrainingMetricNames = [TrainLoss, ValLoss, ValAccuracy, SamplesPerSecond, ParameterCount, EpochSeconds];
 
     /// <summary>One epoch's metrics as named values.</summary>
-    public static IReadOnlyDictionary<string, double> Of(EpochMetrics m) => new Dictionary<string, double>(StringComparer.Ordinal)
+    public static IReadOnlyDictionary<string, double> Of(EpochMetrics m)
     {
-        [TrainLoss] = m.TrainLoss,
-        [ValLoss] = m.ValLoss,
-        [ValAccuracy] = m.ValAccuracy,
-        [SamplesPerSecond] = m.SamplesPerSecond,
-        [EpochSeconds] = m.Seconds,
-    };
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            [TrainLoss] = m.TrainLoss,
+            [ValLoss] = m.ValLoss,
+            [ValAccuracy] = m.ValAccuracy,
+            [SamplesPerSecond] = m.SamplesPerSecond,
+            [EpochSeconds] = m.Seconds,
+        };
+
+        // Task metrics (hr@10, ndcg@10, rmse …) under "val_{name}", so a sweep can target any of them.
+        foreach (var (name, value) in m.ValMetrics ?? new Dictionary<string, double>())
+            metrics.TryAdd($"val_{name}", value);
+        return metrics;
+    }
 
     /// <summary>A finished training job as a trial outcome: per-epoch history, final metrics, artifacts.</summary>
     public static TrialOutcome FromTraining(string trialId, TrainingResult r)

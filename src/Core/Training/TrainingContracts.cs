@@ -49,6 +49,12 @@ public sealed record TrainingJob
     /// on train and validates on val.
     /// </summary>
     public CrossValidationFold? Fold { get; init; }
+
+    /// <summary>
+    /// The <see cref="TrainingObjectives"/> task ("classification", "ranking"); null takes the prepared data's
+    /// (its manifest's <c>objective</c>), and data without one is classification, as before tasks existed.
+    /// </summary>
+    public string? Objective { get; init; }
 }
 
 /// <summary>
@@ -96,19 +102,37 @@ public sealed record HyperParameters
 
     /// <summary>Cap on training samples per epoch (0 = all); keeps CI runs small.</summary>
     public int MaxTrainSamples { get; init; }
+
+    /// <summary>The loss (<see cref="TrainingObjectives"/>: cross_entropy, bce, bpr, sampled_bce, mse); empty = the task's default.</summary>
+    public string Loss { get; init; } = "";
+
+    /// <summary>Recommenders: user and item embedding width.</summary>
+    public int EmbeddingSize { get; init; } = 32;
+
+    /// <summary>Recommenders: sampled negative items per observed pair (BPR and sampled BCE).</summary>
+    public int Negatives { get; init; } = 4;
+
+    /// <summary>Recommenders: k of the HR@k / NDCG@k reported each epoch (the first is the primary metric).</summary>
+    public int TopK { get; init; } = 10;
 }
 
 /// <summary>Where a prepared dataset lives: its manifest is <c>{Container}/{Prefix}/manifest.json</c>.</summary>
 public sealed record PreparedDataRef(string Container, string Prefix, string ContentHash);
 
-/// <summary>Metrics after one epoch, as the worker reports them.</summary>
+/// <summary>
+/// Metrics after one epoch, as the worker reports them. <see cref="ValAccuracy"/> is the task's primary held-out
+/// metric, higher is better: accuracy for classification, HR@k for ranking (so sweeps over
+/// <c>val_accuracy</c> work for every task); <see cref="ValMetrics"/> has every held-out metric by its
+/// <see cref="Metrics.MetricNames"/> name (null from workers before tasks existed).
+/// </summary>
 public sealed record EpochMetrics(
     int Epoch,
     double TrainLoss,
     double ValLoss,
     double ValAccuracy,
     double SamplesPerSecond,
-    double Seconds);
+    double Seconds,
+    IReadOnlyDictionary<string, double>? ValMetrics = null);
 
 /// <summary>ONNX Runtime vs TorchSharp on a held-out batch.</summary>
 public sealed record OnnxParity(double MaxAbsLogitDiff, bool ArgmaxIdentical, int BatchSize);

@@ -24,6 +24,9 @@ public sealed record TransformSpec
     /// <summary>Named raw fields (a CSV row) → one feature vector, by <see cref="Tabular"/>.</summary>
     public const string TabularKind = "tabular";
 
+    /// <summary>Raw user and item ids → indices, by <see cref="Interactions"/> (recommenders).</summary>
+    public const string InteractionsKind = "interactions";
+
     [JsonPropertyName("schemaVersion")]
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
 
@@ -51,6 +54,10 @@ public sealed record TransformSpec
     [JsonPropertyName("tabular")]
     public TabularTransform? Tabular { get; init; }
 
+    /// <summary>The id maps and per-user seen items when <see cref="Kind"/> is <see cref="InteractionsKind"/>.</summary>
+    [JsonPropertyName("interactions")]
+    public InteractionTransform? Interactions { get; init; }
+
     /// <summary>A tabular transform: serving encodes named raw fields with it.</summary>
     public static TransformSpec ForTable(TabularTransform table) => new() { Kind = TabularKind, Tabular = table };
 
@@ -58,7 +65,7 @@ public sealed record TransformSpec
     /// tabular shards, which are stored already encoded (the encoding needs the raw text, which shards do not keep).</summary>
     public void ApplyToStored(Span<float> buffer)
     {
-        if (Kind != TabularKind)
+        if (Kind is not (TabularKind or InteractionsKind))
             Apply(buffer);
     }
 
@@ -84,8 +91,15 @@ public sealed record TransformSpec
             return;
         }
 
+        if (Kind == InteractionsKind)
+        {
+            if (Interactions is not { Users.Count: > 0, Items.Count: > 0 })
+                throw new ArgumentException("An interactions transform needs its user and item id maps.");
+            return;
+        }
+
         if (Kind != ScaleNormalizeKind)
-            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}' or '{TabularKind}').");
+            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}', '{TabularKind}' or '{InteractionsKind}').");
         if (Mean is null || Std is null || Mean.Length == 0 || Mean.Length != Std.Length)
             throw new ArgumentException("Transform mean and std must be non-empty and of equal length.");
         if (Std.Any(s => s == 0f || !float.IsFinite(s)))
@@ -103,8 +117,8 @@ public sealed record TransformSpec
     public void Apply(Span<float> buffer)
     {
         Validate();
-        if (Kind == TabularKind)
-            throw new InvalidOperationException("A tabular transform encodes named raw fields (TabularTransform.Encode), not a float buffer.");
+        if (Kind is TabularKind or InteractionsKind)
+            throw new InvalidOperationException("A tabular or interactions transform encodes named raw fields (TabularTransform.Encode), not a float buffer.");
         if (Mean.Length == 1)
         {
             // Fold (x*s - m)/d into x*a + b: one multiply-add per element keeps the hot path cheap.

@@ -98,7 +98,7 @@ public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Featur
 }
 
 /// <summary>A prepared dataset: its transform and its splits.</summary>
-public sealed record PreparedDataset(TransformSpec Transform, IReadOnlyDictionary<string, PreparedSplit> Splits, int Classes)
+public sealed record PreparedDataset(TransformSpec Transform, IReadOnlyDictionary<string, PreparedSplit> Splits, int Classes, string? Objective = null)
 {
     public PreparedSplit? Split(string name) => Splits.TryGetValue(name, out var s) && s.Count > 0 ? s : null;
 }
@@ -146,6 +146,6 @@ public static class PreparedDataReader
             }
         }
 
-        return new PreparedDataset(manifest.Transform, splits, manifest.NumClasses);
+        return new PreparedDataset(manifest.Transform, splits, manifest.NumClasses, manifest.Objective);
     }
 }

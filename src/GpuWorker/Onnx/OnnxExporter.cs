@@ -23,6 +23,15 @@ public sealed class OnnxGraph
     /// <summary>Per-sample input shape (the batch dimension is dynamic).</summary>
     public required int[] SampleShape { get; init; }
 
+    /// <summary>The input's element type: float for features, int64 for ids (recommenders).</summary>
+    public TensorProto.Types.DataType InputType { get; init; } = TensorProto.Types.DataType.Float;
+
+    /// <summary>The public name of the last node's output.</summary>
+    public string Output { get; init; } = OutputName;
+
+    /// <summary>Per-sample output shape; null is [classes] (logits), empty is one value per sample (a score).</summary>
+    public long[]? OutputDims { get; init; }
+
     /// <summary>Name of the value the next node consumes.</summary>
     public string Current { get; set; } = InputName;
 
@@ -47,6 +56,16 @@ public sealed class OnnxGraph
 
         // Raw little-endian bytes: compact and what ONNX Runtime reads fastest.
         proto.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
+        Initializers.Add(proto);
+        return name;
+    }
+
+    /// <summary>An int64 constant (indices, axes, shapes) of <paramref name="dims"/> (empty = scalar).</summary>
+    public string AddInt64Initializer(string name, long[] values, params long[] dims)
+    {
+        var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        proto.Dims.AddRange(dims);
+        proto.Int64Data.AddRange(values);
         Initializers.Add(proto);
         return name;
     }
@@ -136,6 +155,10 @@ public static class OnnxExporter
                 graph.AddNode("Relu", name, [graph.Current]);
                 break;
 
+            case Sigmoid:
+                graph.AddNode("Sigmoid", name, [graph.Current]);
+                break;
+
             case Flatten flatten:
             {
                 // ONNX Flatten always yields 2-D [prod(dims < axis), prod(dims >= axis)]; that equals torch's
@@ -161,7 +184,7 @@ public static class OnnxExporter
 
             default:
                 throw new OnnxExportException(
-                    $"layer '{name}' of type {module.GetType().Name} has no ONNX mapping; the exporter maps Linear, Conv2d, MaxPool2d, ReLU, Flatten, Dropout and Sequential. Add a mapping in OnnxExporter.MapModule (or override IModelDefinition.ExportOnnx) before using it.");
+                    $"layer '{name}' of type {module.GetType().Name} has no ONNX mapping; the exporter maps Linear, Conv2d, MaxPool2d, ReLU, Sigmoid, Flatten, Dropout and Sequential. Add a mapping in OnnxExporter.MapModule (or override IModelDefinition.ExportOnnx) before using it.");
         }
     }
 
@@ -169,14 +192,14 @@ public static class OnnxExporter
     public static byte[] ToModelBytes(OnnxGraph graph, int classes, string modelName)
     {
         var g = new GraphProto { Name = modelName };
-        g.Input.Add(ValueInfo(OnnxGraph.InputName, graph.SampleShape.Select(d => (long)d)));
+        g.Input.Add(ValueInfo(OnnxGraph.InputName, graph.SampleShape.Select(d => (long)d), graph.InputType));
         if (graph.Nodes.Count == 0)
             throw new OnnxExportException("the model has no layers to export");
 
         // Rename the last node's output to the public output name.
         var last = graph.Nodes[^1];
-        last.Output[0] = OnnxGraph.OutputName;
-        g.Output.Add(ValueInfo(OnnxGraph.OutputName, [classes]));
+        last.Output[0] = graph.Output;
+        g.Output.Add(ValueInfo(graph.Output, graph.OutputDims ?? [classes]));
         g.Node.AddRange(graph.Nodes);
         g.Initializer.AddRange(graph.Initializers);
         var model = new ModelProto
@@ -190,7 +213,7 @@ public static class OnnxExporter
         return model.ToByteArray();
     }
 
-    private static ValueInfoProto ValueInfo(string name, IEnumerable<long> sampleDims)
+    private static ValueInfoProto ValueInfo(string name, IEnumerable<long> sampleDims, TensorProto.Types.DataType type = TensorProto.Types.DataType.Float)
     {
         var shape = new TensorShapeProto();
 
@@ -201,7 +224,7 @@ public static class OnnxExporter
         return new ValueInfoProto
         {
             Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
         };
     }
 }

@@ -10,7 +10,7 @@ namespace MlFunctions.GpuWorker.Training;
 /// <summary>One epoch of training and one evaluation pass: the hot loop, free of storage and messaging.</summary>
 public static class EpochTrainer
 {
-    public static OptimizerHelper CreateOptimizer(Sequential model, HyperParameters hp) =>
+    public static OptimizerHelper CreateOptimizer(nn.Module model, HyperParameters hp) =>
         hp.Optimizer.ToLowerInvariant() switch
         {
             // PyTorch's defaults (betas 0.9/0.999, eps 1e-8) spelled out: TorchSharp's own defaults differ.
@@ -42,7 +42,7 @@ public static class EpochTrainer
     /// the order of a permutation seeded by (seed, epoch). Returns the sample-weighted mean loss and the wall time.
     /// </summary>
     public static (double Loss, double Seconds) TrainEpoch(
-        Sequential model,
+        nn.Module<Tensor, Tensor> model,
         OptimizerHelper optimizer,
         Tensor features,
         Tensor labels,
@@ -50,8 +50,10 @@ public static class EpochTrainer
         long seed,
         int epoch,
         Action<long>? onBatch = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default,
+        LossFunction? lossFunction = null)
     {
+        lossFunction ??= CrossEntropy;
         var device = features.device;
         var n = features.shape[0];
         manual_seed(Seeds.ForEpoch(seed, epoch, Seeds.DropoutStream));
@@ -78,7 +80,7 @@ public static class EpochTrainer
             var x = features.index_select(0, index);
             var y = labels.index_select(0, index);
             optimizer.zero_grad();
-            var loss = nn.functional.cross_entropy(model.forward(x), y);
+            var loss = lossFunction(model.forward(x), y, nn.Reduction.Mean);
             loss.backward();
             optimizer.step();
             if (onCpu)
@@ -99,9 +101,16 @@ public static class EpochTrainer
         return (mean, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Mean cross-entropy and accuracy, in eval mode (dropout off), without gradients.</summary>
-    public static (double Loss, double Accuracy) Evaluate(Sequential model, Tensor features, Tensor labels, int batchSize = 1000)
+    /// <summary>A loss of (model outputs, targets) under a reduction (Mean for training, Sum for evaluation).</summary>
+    public delegate Tensor LossFunction(Tensor outputs, Tensor targets, nn.Reduction reduction);
+
+    /// <summary>Cross-entropy of logits against int64 class labels (the classification default).</summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor labels, nn.Reduction reduction) => nn.functional.cross_entropy(logits, labels, reduction: reduction);
+
+    /// <summary>Mean loss (the classification default: cross-entropy) and accuracy, in eval mode (dropout off), without gradients.</summary>
+    public static (double Loss, double Accuracy) Evaluate(nn.Module<Tensor, Tensor> model, Tensor features, Tensor labels, int batchSize = 1000, LossFunction? lossFunction = null)
     {
+        lossFunction ??= CrossEntropy;
         var n = features.shape[0];
         if (n == 0)
             return (0, 0);
@@ -116,12 +125,12 @@ public static class EpochTrainer
             var x = features.narrow(0, start, count);
             var y = labels.narrow(0, start, count);
             var logits = model.forward(x);
-            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            lossSum += lossFunction(logits, y, nn.Reduction.Sum).item<float>();
             correct += logits.argmax(1).eq(y).sum().item<long>();
         }
 
         return (lossSum / n, (double)correct / n);
     }
 
-    public static long ParameterCount(Sequential model) => model.parameters().Sum(p => p.numel());
+    public static long ParameterCount(nn.Module model) => model.parameters().Sum(p => p.numel());
 }

@@ -45,6 +45,22 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
         if (!(hp.WeightDecay >= 0)) throw new JobValidationException($"hyperparameters.weightDecay must be >= 0, got {hp.WeightDecay}.");
         if (hp.Optimizer?.ToLowerInvariant() is not ("adam" or "sgd")) throw new JobValidationException($"Unknown optimizer '{hp.Optimizer}': use 'adam' or 'sgd' (with momentum).");
         if (hp.MaxTrainSamples < 0) throw new JobValidationException($"hyperparameters.maxTrainSamples must be >= 0, got {hp.MaxTrainSamples}.");
+        if (hp.Negatives is < 1 or > 1000) throw new JobValidationException($"hyperparameters.negatives must be 1..1000, got {hp.Negatives}.");
+        if (hp.TopK < 1) throw new JobValidationException($"hyperparameters.topK must be positive, got {hp.TopK}.");
+        if (!string.IsNullOrWhiteSpace(job.Objective))
+        {
+            // The task named in the job is checked now; one taken from the prepared data is checked once it is read.
+            try
+            {
+                TrainingObjectives.LossFor(job.Objective, hp.Loss);
+            }
+            catch (ArgumentException e)
+            {
+                throw new JobValidationException(e.Message);
+            }
+
+            ModelZoo.Get(job.Model ?? "", job.Objective);
+        }
     }
 
     public async Task<TrainingResult> RunAsync(TrainingJob job, CancellationToken cancellation)
@@ -88,12 +104,14 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
             }
 
             var paritySplit = data.Split("test") ?? data.Split("val") ?? trainSplit;
-            var sampleShape = trainSplit.SampleShape;
+            var task = TrainingObjectives.Resolve(job.Objective, data.Objective);
+            definition = ModelZoo.Get(job.Model, task);
+            using var objective = TrainingObjective.Create(task, data, trainSplit, evalSplit, paritySplit, hp, device);
 
             manual_seed(hp.Seed);
-            using var model = definition.Build(hp, sampleShape, data.Classes);
+            using var model = definition.BuildModule(hp, objective.Inputs);
             model.to(device);
-            using var optimizer = EpochTrainer.CreateOptimizer(model, hp);
+            using var optimizer = EpochTrainer.CreateOptimizer(model, objective.OptimizerSettings(hp));
             var parameterCount = EpochTrainer.ParameterCount(model);
 
             var history = new List<EpochMetrics>();
@@ -126,13 +144,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
                 }
             }
 
-            var (trainX, trainY) = trainSplit.ToTensors(data.Transform, device, hp.MaxTrainSamples);
-            var (evalX, evalY) = evalSplit.ToTensors(data.Transform, device);
-            using var disposeTrainX = trainX;
-            using var disposeTrainY = trainY;
-            using var disposeEvalX = evalX;
-            using var disposeEvalY = evalY;
-            var samples = trainX.shape[0];
+            var samples = objective.TrainSamples;
             progress.Total = samples;
             await WriteStatus(job, TrainingJobStates.Running, history, deviceName, null, null, cancellation);
 
@@ -150,10 +162,11 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
                 var e = epoch;
                 EpochTrainer.SetLearningRate(optimizer, EpochTrainer.LearningRateAt(hp, epoch));
                 var (trainLoss, seconds) = await Task.Run(
-                    () => EpochTrainer.TrainEpoch(model, optimizer, trainX, trainY, hp.BatchSize, hp.Seed, e, s => progress.Done = s, cancellation),
+                    () => objective.TrainEpoch(model, optimizer, hp, e, s => progress.Done = s, cancellation),
                     cancellation);
-                var (valLoss, valAccuracy) = await Task.Run(() => EpochTrainer.Evaluate(model, evalX, evalY), cancellation);
-                var metrics = new EpochMetrics(epoch, trainLoss, valLoss, valAccuracy, samples / Math.Max(seconds, 1e-9), seconds);
+                var evaluation = await Task.Run(() => objective.Evaluate(model), cancellation);
+                var (valLoss, valAccuracy) = (evaluation.Loss, evaluation.Primary);
+                var metrics = new EpochMetrics(epoch, trainLoss, valLoss, valAccuracy, samples / Math.Max(seconds, 1e-9), seconds, evaluation.Metrics);
                 history.Add(metrics);
 
                 // Once the checkpoint is committed, its journal line and status follow even during shutdown.
@@ -189,7 +202,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
             }
 
             if (job.ExportOnnx)
-                result = await ExportAsync(job, definition, model, sampleShape, data, paritySplit, device, result, cancellation);
+                result = await ExportAsync(job, definition, model, objective, data, result, cancellation);
 
             await Journal(job, "job-completed", history.Count, cancellation);
             await WriteStatus(job, TrainingJobStates.Completed, history, deviceName, result, null, cancellation);
@@ -233,16 +246,14 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
     }
 
     private async Task<TrainingResult> ExportAsync(
-        TrainingJob job, IModelDefinition definition, Sequential model, int[] sampleShape, PreparedDataset data, PreparedSplit paritySplit, Device device, TrainingResult result, CancellationToken cancellation)
+        TrainingJob job, IModelDefinition definition, nn.Module<Tensor, Tensor> model, ITrainingObjective objective, PreparedDataset data, TrainingResult result, CancellationToken cancellation)
     {
         model.eval();
-        var graph = definition.ExportOnnx(model, sampleShape);
+        var graph = definition.ExportModule(model, objective.Inputs);
         var onnx = OnnxExporter.ToModelBytes(graph, data.Classes, job.Model);
-        var (parityX, parityY) = paritySplit.ToTensors(data.Transform, device, options.ParityBatchSize);
-        using (parityX)
-        using (parityY)
+        using (var parityX = objective.ParityBatch(options.ParityBatchSize))
         {
-            var parity = OnnxParityCheck.Run(onnx, model, parityX);
+            var parity = OnnxParityCheck.Run(onnx, model, parityX, objective.ParityArgmax);
             if (!(parity.MaxAbsLogitDiff <= OnnxParityCheck.MaxAbsLogitDiffLimit) || !parity.ArgmaxIdentical)
             {
                 throw new OnnxExportException(
@@ -255,7 +266,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
         }
     }
 
-    private async Task<Uri> SaveCheckpointAsync(TrainingJob job, Sequential model, OptimizerHelper optimizer, List<EpochMetrics> history, string device, CancellationToken cancellation)
+    private async Task<Uri> SaveCheckpointAsync(TrainingJob job, nn.Module model, OptimizerHelper optimizer, List<EpochMetrics> history, string device, CancellationToken cancellation)
     {
         byte[] modelState, optimizerState;
         using (var ms = new MemoryStream())

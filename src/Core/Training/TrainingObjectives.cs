@@ -1,0 +1,58 @@
+namespace MlFunctions.Core.Training;
+
+/// <summary>
+/// What a training job optimizes and how it is scored: the task (which decides the batch shape and the held-out
+/// metrics) and its loss. Shared by the orchestration (which names it in the job and the prepared manifest), the
+/// worker (which trains with it) and the metrics in <see cref="Metrics"/>. Versioned by name: a new task or loss is a
+/// new constant; an empty value means the default, so jobs and manifests written before objectives existed
+/// (MNIST, tabular classification) keep their meaning, cross-entropy classification.
+/// </summary>
+public static class TrainingObjectives
+{
+    /// <summary>Samples with an int class label; logits out; cross-entropy; accuracy (the only task before objectives).</summary>
+    public const string Classification = "classification";
+
+    /// <summary>(user, item, weight) interactions; a score per (user, item); HR@k and NDCG@k over the full catalogue.</summary>
+    public const string Ranking = "ranking";
+
+    /// <summary>Reserved for the next step: float targets, MSE, RMSE (see README, "Adding a task").</summary>
+    public const string Regression = "regression";
+
+    public const string CrossEntropy = "cross_entropy";
+    public const string BinaryCrossEntropy = "bce";
+    public const string MeanSquaredError = "mse";
+    public const string Bpr = "bpr";
+
+    /// <summary>Binary cross-entropy of each observed (user, item) against <see cref="HyperParameters.Negatives"/> sampled unobserved items.</summary>
+    public const string SampledBce = "sampled_bce";
+
+    /// <summary>The task of a job: the job's own, else the prepared data's, else classification.</summary>
+    public static string Resolve(string? job, string? prepared) =>
+        Normalize(string.IsNullOrWhiteSpace(job) ? prepared : job);
+
+    public static string Normalize(string? task) => string.IsNullOrWhiteSpace(task) ? Classification : task.Trim().ToLowerInvariant();
+
+    /// <summary>Losses each task trains with; the first is its default.</summary>
+    public static IReadOnlyList<string> LossesOf(string task) => Normalize(task) switch
+    {
+        Classification => [CrossEntropy, BinaryCrossEntropy],
+        Ranking => [Bpr, SampledBce, MeanSquaredError],
+        Regression => [MeanSquaredError],
+        var other => throw new ArgumentException($"Unknown training task '{other}': use {Classification} or {Ranking}."),
+    };
+
+    /// <summary>The loss a job trains with: its hyperparameter, or the task's default. Throws for a loss the task cannot use.</summary>
+    public static string LossFor(string task, string? loss)
+    {
+        var allowed = LossesOf(task);
+        if (string.IsNullOrWhiteSpace(loss))
+        {
+            return allowed[0];
+        }
+
+        var l = loss.Trim().ToLowerInvariant();
+        return allowed.Contains(l)
+            ? l
+            : throw new ArgumentException($"loss '{loss}' does not fit the {Normalize(task)} task: use {string.Join(", ", allowed)}.");
+    }
+}
