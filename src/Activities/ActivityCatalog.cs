@@ -55,6 +55,8 @@ public static class ActivityCatalog
         registry.AddActivity<EvaluateStandInInput, List<double>, EvaluateStandInActivity>(ActivityNames.EvaluateStandInTrial);
         registry.AddActivity<SweepRecord, bool, TrackSweepActivity>(ActivityNames.TrackSweep);
         registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackTrial);
+        registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackRun);
+        registry.AddActivity<TrackRunStepInput, bool, TrackRunStepActivity>(ActivityNames.TrackRunStep);
         registry.AddActivity<LookupStepCacheInput, LookupStepCacheResult, LookupStepCacheActivity>(ActivityNames.LookupStepCache);
         registry.AddActivity<StepCacheEntry, bool, StoreStepCacheActivity>(ActivityNames.StoreStepCache);
         registry.AddActivity<StepRecord, bool, RecordLineageActivity>(ActivityNames.RecordLineage);
@@ -90,6 +92,7 @@ public static class ActivityCatalog
         services.AddSingleton<ITrackingStore, BlobTrackingStore>();
         services.AddTransient<TrackSweepActivity>();
         services.AddTransient<TrackTrialActivity>();
+        services.AddTransient<TrackRunStepActivity>();
         services.AddSingleton<BlobStepCache>();
         services.AddSingleton<BlobLineageStore>();
         services.AddSingleton<IPipelineRunReader>(sp => sp.GetRequiredService<BlobLineageStore>());

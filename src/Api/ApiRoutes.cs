@@ -18,6 +18,21 @@ public static class ApiRoutes
     public const string SweepTrialMetrics = "api/sweeps/{sweep}/trials/{trial}/metrics";
     public const string SweepCompare = "api/sweeps/{sweep}/compare";
 
+    /// <summary>GET: experiments that have tracking runs.</summary>
+    public const string TrackingExperiments = "api/tracking/experiments";
+
+    /// <summary>GET: search every training run (?experiment=, ?pipeline=, ?role=, ?status=, ?metric=, ?order=, ...).</summary>
+    public const string TrackingRuns = "api/tracking/runs";
+
+    /// <summary>GET: one run, live while it trains.</summary>
+    public const string TrackingRun = "api/tracking/runs/{run}";
+
+    /// <summary>GET: one metric's history, step by step.</summary>
+    public const string TrackingRunMetric = "api/tracking/runs/{run}/metrics/{key}";
+
+    /// <summary>GET ?runs=a,b,...: runs from any sweeps side by side.</summary>
+    public const string TrackingCompare = "api/tracking/compare";
+
     /// <summary>PUT stores a pipeline spec under its name; GET reads it.</summary>
     public const string Pipeline = "api/pipelines/{name}";
 

@@ -28,6 +28,12 @@ public static class ActivityNames
     public const string EvaluateStandInTrial = "EvaluateStandInTrial";
     public const string TrackSweep = "TrackSweep";
     public const string TrackTrial = "TrackTrial";
+
+    /// <summary>Upserts a tracking run (start, end) of any training run: trial, retrain or bare TrainModel.</summary>
+    public const string TrackRun = "TrackRun";
+
+    /// <summary>Writes one epoch's metrics of a tracking run (idempotent: keyed by run id and step).</summary>
+    public const string TrackRunStep = "TrackRunStep";
     public const string LookupStepCache = "LookupStepCache";
     public const string StoreStepCache = "StoreStepCache";
     public const string RecordLineage = "RecordLineage";
@@ -52,4 +58,8 @@ public static class InstanceIds
     public static string Trial(string sweepId, int index) => $"{sweepId}-t{index:D3}";
 
     public static string Retrain(string runId) => $"{runId}-retrain";
+
+    /// <summary>The pipeline run a sweep belongs to, when its id follows <see cref="Sweep"/>; otherwise null.</summary>
+    public static string? RunOfSweep(string sweepId) =>
+        sweepId.EndsWith("-sweep", StringComparison.Ordinal) && sweepId.Length > "-sweep".Length ? sweepId[..^"-sweep".Length] : null;
 }

@@ -71,6 +71,14 @@ public static class ActivityFunctions
     public static Task<bool> TrackTrial([ActivityTrigger] TrackingRun input, FunctionContext context) =>
         Run<TrackTrialActivity, TrackingRun, bool>(ActivityNames.TrackTrial, input, context);
 
+    [Function(ActivityNames.TrackRun)]
+    public static Task<bool> TrackRun([ActivityTrigger] TrackingRun input, FunctionContext context) =>
+        Run<TrackTrialActivity, TrackingRun, bool>(ActivityNames.TrackRun, input, context);
+
+    [Function(ActivityNames.TrackRunStep)]
+    public static Task<bool> TrackRunStep([ActivityTrigger] TrackRunStepInput input, FunctionContext context) =>
+        Run<TrackRunStepActivity, TrackRunStepInput, bool>(ActivityNames.TrackRunStep, input, context);
+
     [Function(ActivityNames.LookupStepCache)]
     public static Task<LookupStepCacheResult> LookupStepCache([ActivityTrigger] LookupStepCacheInput input, FunctionContext context) =>
         Run<LookupStepCacheActivity, LookupStepCacheInput, LookupStepCacheResult>(ActivityNames.LookupStepCache, input, context);

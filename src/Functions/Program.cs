@@ -23,6 +23,7 @@ builder.ConfigureFunctionsWebApplication();
 builder.Services.Configure<WorkerOptions>(options => options.Serializer = new JsonObjectSerializer(MlJson.Options));
 builder.Services.AddMlActivities();
 builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
+builder.Services.AddSingleton<MlFunctions.Api.Tracking.TrackingHandlers>();
 builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
 builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();
 builder.Services.AddSingleton<IStorageClients>(_ => new ConnectionStringStorageClients(_ =>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using MlFunctions.Api;
 using MlFunctions.Api.Pipelines;
 using MlFunctions.Api.Sweeps;
+using MlFunctions.Api.Tracking;
 
 namespace MlFunctions.Functions;
 
@@ -13,7 +14,7 @@ namespace MlFunctions.Functions;
 /// and <see cref="PipelineRunHandlers"/>. Attribute
 /// routes must be constants: they are the <see cref="ApiRoutes"/> ones, which the local host maps too.
 /// </summary>
-public sealed class TrackingFunctions(SweepHandlers handlers, PipelineRunHandlers pipelineRuns, PipelineHandlers pipelines, ILogger<TrackingFunctions> logger)
+public sealed class TrackingFunctions(SweepHandlers handlers, TrackingHandlers tracking, PipelineRunHandlers pipelineRuns, PipelineHandlers pipelines, ILogger<TrackingFunctions> logger)
 {
     [Function("PutPipelineSpec")]
     public Task PutPipelineSpec([HttpTrigger(AuthorizationLevel.Function, "put", Route = ApiRoutes.Pipeline)] HttpRequest request, string name) =>
@@ -76,6 +77,26 @@ public sealed class TrackingFunctions(SweepHandlers handlers, PipelineRunHandler
     [Function("CompareSweepTrials")]
     public Task CompareSweepTrials([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.SweepCompare)] HttpRequest request, string sweep) =>
         Run(request, handlers.HandleCompare, ("sweep", sweep));
+
+    [Function("ListTrackingExperiments")]
+    public Task ListTrackingExperiments([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.TrackingExperiments)] HttpRequest request) =>
+        Run(request, tracking.HandleExperiments);
+
+    [Function("SearchTrackingRuns")]
+    public Task SearchTrackingRuns([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.TrackingRuns)] HttpRequest request) =>
+        Run(request, tracking.HandleSearch);
+
+    [Function("GetTrackingRun")]
+    public Task GetTrackingRun([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.TrackingRun)] HttpRequest request, string run) =>
+        Run(request, tracking.HandleRun, ("run", run));
+
+    [Function("GetTrackingRunMetric")]
+    public Task GetTrackingRunMetric([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.TrackingRunMetric)] HttpRequest request, string run, string key) =>
+        Run(request, tracking.HandleMetric, ("run", run), ("key", key));
+
+    [Function("CompareTrackingRuns")]
+    public Task CompareTrackingRuns([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.TrackingCompare)] HttpRequest request) =>
+        Run(request, tracking.HandleCompare);
 
     /// <summary>Route parameters are bound to arguments here; the shared handlers read RouteValues, so copy them.</summary>
     private Task Run(HttpRequest request, Func<HttpContext, Task> handler, params (string Key, string Value)[] routeValues)

@@ -62,6 +62,7 @@ public static class LocalHost
         builder.Services.AddMlActivities();
         builder.Services.AddSingleton<MlFunctions.Core.Pipelines.IInstanceTerminator>(sp => new MlFunctions.Api.Durable.ClientTerminator(sp.GetRequiredService<EngineService>().Client));
         builder.Services.AddSingleton<MlFunctions.Api.Sweeps.SweepHandlers>();
+        builder.Services.AddSingleton<MlFunctions.Api.Tracking.TrackingHandlers>();
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));

@@ -62,7 +62,8 @@ public sealed class SweepHandlers(ITrackingStore store)
     public async Task HandleTrials(HttpContext http)
     {
         var sweep = await SweepAsync(http);
-        var runs = await store.ListRunsAsync(sweep.SweepId, http.RequestAborted);
+        // The experiment also holds the folds of cross-validated trials (their own runs); a trial is one row.
+        var runs = (await store.ListRunsAsync(sweep.SweepId, http.RequestAborted)).Where(r => r.Role == RunRole.Trial);
         var ordered = TrialRanking.BestFirst(runs, r => r.Objective, sweep.Spec.Objective.Direction)
             .ThenBy(r => r.RunId, StringComparer.Ordinal)
             .Select((r, rank) => new
@@ -125,15 +126,14 @@ public sealed class SweepHandlers(ITrackingStore store)
             runs.Add(await RunAsync(http, id, sweep.SweepId));
         }
 
-        var paramNames = runs.SelectMany(r => r.Params.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        var metricNames = runs.SelectMany(r => r.FinalMetrics.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var comparison = Tracking.RunComparison.Of(runs);
         await HttpJson.WriteAsync(http, StatusCodes.Status200OK, new
         {
             sweep = sweep.SweepId,
             trials = ids,
-            parameters = paramNames.ToDictionary(n => n, n => runs.Select(r => r.Params.GetValueOrDefault(n)).ToList()),
-            differingParameters = paramNames.Where(n => runs.Select(r => r.Params.GetValueOrDefault(n)).Distinct().Count() > 1).ToList(),
-            metrics = metricNames.ToDictionary(n => n, n => runs.Select(r => r.FinalMetrics.TryGetValue(n, out var v) ? v : (double?)null).ToList()),
+            comparison.Parameters,
+            comparison.DifferingParameters,
+            comparison.Metrics,
             objective = runs.Select(r => r.Objective).ToList(),
             status = runs.Select(r => r.Status).ToList(),
         });
@@ -149,8 +149,10 @@ public sealed class SweepHandlers(ITrackingStore store)
     private async Task<TrackingRun> RunAsync(HttpContext http, string trialId, string? sweepId = null)
     {
         sweepId ??= (await SweepAsync(http)).SweepId;
-        return await Guard(() => store.GetRunAsync(sweepId, trialId, http.RequestAborted))
-            ?? throw new BadRequestException($"sweep '{sweepId}' has no finished trial '{trialId}'", StatusCodes.Status404NotFound);
+        var run = await Guard(() => store.GetRunAsync(trialId, http.RequestAborted));
+        return run is not null && run.Experiment == sweepId
+            ? run
+            : throw new BadRequestException($"sweep '{sweepId}' has no trial '{trialId}'", StatusCodes.Status404NotFound);
     }
 
     /// <summary>The store refuses ids that would leave the sweep's folder; that is the caller's mistake.</summary>

@@ -1,19 +1,25 @@
+using System.Text.Json.Serialization;
 using MlFunctions.Core.Sweeps;
 
 namespace MlFunctions.Core.Tracking;
 
 /// <summary>
-/// A tracking run in MLflow's terms: params, metrics per step, tags and artifacts. Every sweep trial
-/// is one; its experiment is the sweep.
+/// A tracking run in MLflow's terms: params, metrics per step, tags and artifacts. Every training run is
+/// one (a sweep trial, a fold of one, a pipeline's retrain, a bare TrainModel); its id is the instance id
+/// of the orchestration that ran it. A trial's experiment is its sweep; see <see cref="TrainingRuns"/>.
 /// </summary>
 public sealed record TrackingRun
 {
     public required string RunId { get; init; }
 
-    /// <summary>The sweep (MLflow's experiment) the run belongs to.</summary>
+    /// <summary>MLflow's experiment: the sweep for a trial, the pipeline for a retrain, else the job's "experiment" label or "Default".</summary>
     public required string Experiment { get; init; }
 
+    /// <summary>Running while training; then Succeeded, EarlyStopped or Failed (the one run-state enum, shared with trials).</summary>
     public required TrialState Status { get; init; }
+
+    /// <summary>What the run was for. Records written before roles existed were all sweep trials.</summary>
+    public RunRole Role { get; init; } = RunRole.Trial;
 
     public required ParameterSet Params { get; init; }
 
@@ -48,8 +54,7 @@ public sealed record SweepRecord
 
     public required SweepSpec Spec { get; init; }
 
-    /// <summary>Running, Completed or Failed.</summary>
-    public required string Status { get; init; }
+    public required SweepRecordStatus Status { get; init; }
 
     public string? Outcome { get; init; }
 
@@ -66,25 +71,62 @@ public sealed record SweepRecord
     public DateTime UpdatedAt { get; init; }
 }
 
-public static class SweepRecordStatus
+/// <summary>A sweep's state in its record. The names are written as they always were ("Running", ...).</summary>
+public enum SweepRecordStatus
 {
-    public const string Running = "Running";
-    public const string Completed = "Completed";
-    public const string Failed = "Failed";
+    [JsonStringEnumMemberName("Running")]
+    Running,
+
+    [JsonStringEnumMemberName("Completed")]
+    Completed,
+
+    [JsonStringEnumMemberName("Failed")]
+    Failed,
 }
+
+/// <summary>What a training run was for; the <c>role</c> of a tracking run.</summary>
+public enum RunRole
+{
+    /// <summary>A bare TrainModel (started through the API or by other code).</summary>
+    Train,
+
+    /// <summary>A sweep trial.</summary>
+    Trial,
+
+    /// <summary>One fold of a cross-validated trial.</summary>
+    Fold,
+
+    /// <summary>A pipeline's final retrain of the best configuration.</summary>
+    Retrain,
+}
+
+/// <summary>Input of <c>TrackRunStep</c>: one epoch's metrics of a run, written once per (run, step).</summary>
+public sealed record TrackRunStepInput(string RunId, MetricStep Step);
 
 /// <summary>Where sweeps and their runs are kept (blobs in both hosts; see BlobTrackingStore for why).</summary>
 public interface ITrackingStore
 {
     Task SaveSweepAsync(SweepRecord sweep, CancellationToken ct = default);
 
+    /// <summary>Upserts a run, merged with what is stored by <see cref="TrackingRunMerge.Merge"/> (start, end, the sweep's view of a trial).</summary>
     Task SaveRunAsync(TrackingRun run, CancellationToken ct = default);
+
+    /// <summary>Writes one step (epoch) of a run's metrics; writing the same step again replaces it.</summary>
+    Task SaveStepAsync(string runId, MetricStep step, CancellationToken ct = default);
 
     Task<SweepRecord?> GetSweepAsync(string sweepId, CancellationToken ct = default);
 
-    Task<TrackingRun?> GetRunAsync(string sweepId, string runId, CancellationToken ct = default);
+    /// <summary>A run with its whole metric history so far (the steps written while it runs included); null when unknown.</summary>
+    Task<TrackingRun?> GetRunAsync(string runId, CancellationToken ct = default);
 
     Task<IReadOnlyList<SweepRecord>> ListSweepsAsync(CancellationToken ct = default);
 
-    Task<IReadOnlyList<TrackingRun>> ListRunsAsync(string sweepId, CancellationToken ct = default);
+    /// <summary>
+    /// The runs of one experiment, or of all when <paramref name="experiment"/> is null. A running run's
+    /// <see cref="TrackingRun.FinalMetrics"/> are its latest step's, so lists and rankings see live values.
+    /// </summary>
+    Task<IReadOnlyList<TrackingRun>> ListRunsAsync(string? experiment, CancellationToken ct = default);
+
+    /// <summary>Experiment names that have runs.</summary>
+    Task<IReadOnlyList<string>> ListExperimentsAsync(CancellationToken ct = default);
 }

@@ -8,6 +8,7 @@ using MlFunctions.Api;
 using MlFunctions.Api.Durable;
 using MlFunctions.Api.Inference;
 using MlFunctions.Api.Sweeps;
+using MlFunctions.Api.Tracking;
 using MlFunctions.Api.Pipelines;
 using MlFunctions.Local.Engine;
 
@@ -51,6 +52,13 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.SweepTrial, Guarded(sweeps.HandleTrial));
         app.MapGet(ApiRoutes.SweepTrialMetrics, Guarded(sweeps.HandleMetrics));
         app.MapGet(ApiRoutes.SweepCompare, Guarded(sweeps.HandleCompare));
+
+        var tracking = app.Services.GetRequiredService<TrackingHandlers>();
+        app.MapGet(ApiRoutes.TrackingExperiments, Guarded(tracking.HandleExperiments));
+        app.MapGet(ApiRoutes.TrackingRuns, Guarded(tracking.HandleSearch));
+        app.MapGet(ApiRoutes.TrackingRun, Guarded(tracking.HandleRun));
+        app.MapGet(ApiRoutes.TrackingRunMetric, Guarded(tracking.HandleMetric));
+        app.MapGet(ApiRoutes.TrackingCompare, Guarded(tracking.HandleCompare));
 
         var pipelineRuns = app.Services.GetRequiredService<PipelineRunHandlers>();
         var pipelines = app.Services.GetRequiredService<PipelineHandlers>();

@@ -71,7 +71,7 @@ public static class MnistPipeline
 
                 // 5: the best configuration retrained on train+val, exported to ONNX by the worker.
                 Progress("retrain");
-                var job = TrialJobs.ForTrial(Template(input, prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId });
+                var job = TrialJobs.ForTrial(Template(input, prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId, ["pipeline"] = "mnist" });
                 job = job with
                 {
                     TrainOnValidation = true,

@@ -338,6 +338,8 @@ public static class HyperparameterSweep
             ["algorithm"] = spec.Algorithm,
             ["objective"] = spec.Objective.Metric,
         };
+        if (InstanceIds.RunOfSweep(sweepId) is { } pipelineRun)
+            tags[TrainingRuns.Labels.PipelineRun] = pipelineRun;
         if (trial.Suggestion.Bracket is { } bracket)
             tags["bracket"] = bracket;
         if (trial.Suggestion.Budget is { } budget)
@@ -351,6 +353,7 @@ public static class HyperparameterSweep
         {
             RunId = trial.TrialId,
             Experiment = sweepId,
+            Role = RunRole.Trial,
             Status = record.State,
             Params = trial.Suggestion.Parameters,
             Metrics = outcome.History,
@@ -366,7 +369,7 @@ public static class HyperparameterSweep
         };
     }
 
-    private static SweepRecord Record(string sweepId, SweepSpec spec, string status, DateTime created, DateTime now, IReadOnlyList<TrialRecord> finished) =>
+    private static SweepRecord Record(string sweepId, SweepSpec spec, SweepRecordStatus status, DateTime created, DateTime now, IReadOnlyList<TrialRecord> finished) =>
         new()
         {
             SweepId = sweepId,
