@@ -254,10 +254,10 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
         using (var parityX = objective.ParityBatch(options.ParityBatchSize))
         {
             var parity = OnnxParityCheck.Run(onnx, model, parityX, objective.ParityArgmax);
-            if (!(parity.MaxAbsLogitDiff <= OnnxParityCheck.MaxAbsLogitDiffLimit) || !parity.ArgmaxIdentical)
+            if (!(parity.MaxAbsLogitDiff <= objective.ParityLimit) || !parity.ArgmaxIdentical)
             {
                 throw new OnnxExportException(
-                    $"ONNX parity failed on {parity.BatchSize} held-out samples: max |Δlogit| {parity.MaxAbsLogitDiff:G3} (limit {OnnxParityCheck.MaxAbsLogitDiffLimit:G1}), argmax identical {parity.ArgmaxIdentical}; the exporter's mapping of model '{job.Model}' does not compute the trained network.");
+                    $"ONNX parity failed on {parity.BatchSize} held-out samples: max |Δlogit| {parity.MaxAbsLogitDiff:G3} (limit {objective.ParityLimit:G1}), argmax identical {parity.ArgmaxIdentical}; the exporter's mapping of model '{job.Model}' does not compute the trained network.");
             }
 
             var uri = await store.UploadOnnxAsync(job.JobId, onnx, BinaryData.FromObjectAsJson(data.Transform, MlJson.Options), cancellation);
