@@ -107,8 +107,8 @@ public sealed class DenoiseTests
     [Fact]
     public void TheDenoiserTrainedOnPatchesBeatsTheLowDoseInputOnHeldOutSlices()
     {
-        var data = Prepared();
-        var hp = new HyperParameters { Channels = [16, 16, 16], Epochs = 5, BatchSize = 32, LearningRate = 2e-3, Seed = 3 };
+        var data = Prepared(patches: 1024);
+        var hp = new HyperParameters { Channels = [24, 24, 24], Epochs = 8, BatchSize = 32, LearningRate = 1e-3, Seed = 3 };
         torch.manual_seed(hp.Seed);
         using var objective = TrainingObjective.Create(TrainingObjectives.Denoise, data, data.Splits["train"], data.Splits["test"], data.Splits["test"], hp, CPU);
         Assert.Equal([1, 32, 32], objective.Inputs.SampleShape);
@@ -130,7 +130,7 @@ public sealed class DenoiseTests
         Assert.True(losses[^1] < losses[0], report);
         Assert.True(after.Loss < before.Loss, report);
         Assert.Equal(after.Primary, m["psnr"]);
-        Assert.True(m["psnr"] > m["lowdose_psnr"] + 1, report);
+        Assert.True(m["psnr"] > m["lowdose_psnr"] + 2, report);
         Assert.True(m["ssim"] > m["lowdose_ssim"], report);
         Assert.True(m["rmse_hu"] < m["lowdose_rmse_hu"], report);
 
