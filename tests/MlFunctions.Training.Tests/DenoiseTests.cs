@@ -158,7 +158,8 @@ public sealed class DenoiseTests
         using var callbacks = new CallbackReceiver();
         var job = Jobs.Mnist("dncnn", reference, callbacks.CallbackFor("dncnn-run"), new HyperParameters { Channels = [8, 8], Epochs = 2, BatchSize = 32, LearningRate = 2e-3, Seed = 3 });
         var config = WorkerConfig.Build(await WorkerConfig.SettingsAsync("ct"));
-        Assert.Equal(0, await TrainingWorkerHost.RunSingleJobAsync(job, config, CancellationToken.None));
+        var exit = await TrainingWorkerHost.RunSingleJobAsync(job, config, CancellationToken.None);
+        Assert.True(exit == 0, $"exit {exit}: {string.Join("; ", callbacks.Events.Select(e => $"{e.EventName} {e.Event.Error}"))}");
 
         var result = (await callbacks.WaitForAsync(job.JobId, TrainingEvents.Completed)).Result!;
         Assert.Equal([1, 2], result.History.Select(h => h.Epoch));
