@@ -96,6 +96,25 @@ public sealed class DenoiseTests
     }
 
     [Fact]
+    public void DenoiseSamplesKeepEachLowFullPairTogetherAndRoundTripToHu()
+    {
+        var (_, val, _) = Scans.Value;
+        var shard = CtDenoiseSamples.Slices(val);
+        Assert.Equal([2, 64, 64], shard.SampleShape);
+        Assert.Equal(val.Count, shard.Count);
+        for (var i = 0; i < val.Count; i++)
+        {
+            var (low, full) = CtDenoiseSamples.Pair(shard.FloatFeatures!, i, 64, 64);
+            Assert.Equal(val[i].Low.Pixels, low.Pixels, (a, b) => Math.Abs(a - b) < 1e-2f);
+            Assert.Equal(val[i].Full.Pixels, full.Pixels, (a, b) => Math.Abs(a - b) < 1e-2f);
+        }
+
+        var patches = CtDenoiseSamples.Patches(val, patch: 16, count: 5, seed: 2);
+        Assert.Equal([2, 16, 16], patches.SampleShape);
+        Assert.Equal(5 * 2 * 256, patches.FloatFeatures!.Length);
+    }
+
+    [Fact]
     public void TheDenoiseObjectiveRejectsSamplesThatAreNotInputTargetPairs()
     {
         var bytes = new PreparedSplit("train", [1, 8, 8], new byte[2 * 64], [0, 0]);
