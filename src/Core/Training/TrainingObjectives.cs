@@ -18,6 +18,13 @@ public static class TrainingObjectives
     /// <summary>Reserved for the next step: float targets, MSE, RMSE (see README, "Adding a task").</summary>
     public const string Regression = "regression";
 
+    /// <summary>
+    /// Image-to-image denoising: float samples [2, H, W] (channel 0 the noisy input, channel 1 the clean target, e.g.
+    /// low- and full-dose CT in HU × 1e-3, <see cref="Imaging.CtDenoiseSamples"/>); the model maps [n, 1, H, W] to a
+    /// denoised [n, 1, H, W]; MSE; PSNR (primary), SSIM and RMSE through <see cref="Imaging.CtEvaluation"/>.
+    /// </summary>
+    public const string Denoise = "denoise";
+
     public const string CrossEntropy = "cross_entropy";
     public const string BinaryCrossEntropy = "bce";
     public const string MeanSquaredError = "mse";
@@ -38,7 +45,8 @@ public static class TrainingObjectives
         Classification => [CrossEntropy, BinaryCrossEntropy],
         Ranking => [Bpr, SampledBce, MeanSquaredError],
         Regression => [MeanSquaredError],
-        var other => throw new ArgumentException($"Unknown training task '{other}': use {Classification} or {Ranking}."),
+        Denoise => [MeanSquaredError],
+        var other => throw new ArgumentException($"Unknown training task '{other}': use {Classification}, {Ranking} or {Denoise}."),
     };
 
     /// <summary>The loss a job trains with: its hyperparameter, or the task's default. Throws for a loss the task cannot use.</summary>

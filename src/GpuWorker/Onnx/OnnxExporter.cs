@@ -20,7 +20,7 @@ public sealed class OnnxGraph
 
     public List<TensorProto> Initializers { get; } = [];
 
-    /// <summary>Per-sample input shape (the batch dimension is dynamic).</summary>
+    /// <summary>Per-sample input shape (the batch dimension is dynamic; a negative dimension is dynamic too).</summary>
     public required int[] SampleShape { get; init; }
 
     /// <summary>The input's element type: float for features, int64 for ids (recommenders).</summary>
@@ -219,8 +219,14 @@ public static class OnnxExporter
 
         // A symbolic batch dimension: serving batches requests dynamically.
         shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "batch" });
+        // A negative dimension is symbolic too (a fully convolutional model serves any height and width).
+        var axis = 0;
         foreach (var d in sampleDims)
-            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        {
+            axis++;
+            shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = $"dim{axis}" } : new TensorShapeProto.Types.Dimension { DimValue = d });
+        }
+
         return new ValueInfoProto
         {
             Name = name,

@@ -42,6 +42,9 @@ public interface ITrainingObjective : IDisposable
     /// <summary>Whether parity also requires identical per-row arg-max (classification logits).</summary>
     bool ParityArgmax { get; }
 
+    /// <summary>The largest |Δ| between ONNX Runtime's and TorchSharp's outputs the export may show.</summary>
+    double ParityLimit => Onnx.OnnxParityCheck.MaxAbsLogitDiffLimit;
+
     /// <summary>The hyperparameters the optimizer is built with (a task may take over a setting, e.g. weight decay as a per-batch penalty).</summary>
     HyperParameters OptimizerSettings(HyperParameters hp) => hp;
 }
@@ -65,7 +68,8 @@ public static class TrainingObjective
         {
             TrainingObjectives.Classification => new ClassificationObjective(loss, data, train, eval, parity, hp, device),
             TrainingObjectives.Ranking => new RankingObjective(loss, data, train, eval, parity, hp, device),
-            var other => throw new JobValidationException($"task '{other}' is not trained by this worker yet (it trains {TrainingObjectives.Classification} and {TrainingObjectives.Ranking})."),
+            TrainingObjectives.Denoise => new DenoiseObjective(loss, train, eval, parity, hp, device),
+            var other => throw new JobValidationException($"task '{other}' is not trained by this worker yet (it trains {TrainingObjectives.Classification}, {TrainingObjectives.Ranking} and {TrainingObjectives.Denoise})."),
         };
     }
 }
