@@ -15,7 +15,9 @@ namespace MlFunctions.Serving.Online;
 /// </summary>
 /// <remarks>
 /// Layout: <c>{model}/policy.json</c> (the policy; moved with ETags as registry aliases are),
-/// <c>{model}/state.json</c> (per-arm feedback sums), <c>{model}/requests/{sha256(id)}.json</c> (one per request
+/// <c>{model}/state.json</c> (per-arm feedback sums), <c>{model}/stats/{generation}.json</c> (per-alias requests,
+/// server errors and a latency histogram, merged from each host's deltas about once a second: what a rollout stage
+/// is judged on), <c>{model}/requests/{sha256(id)}.json</c> (one per request
 /// served under a policy; the hash makes any client id a safe blob name).
 /// <para>Why one read-modify-write per feedback, with an ETag compare-and-swap and retries, rather than batched
 /// updates: every state field is a sum of per-feedback deltas, so a lost race simply re-reads and re-adds, and
@@ -44,6 +46,7 @@ public sealed class BlobServingStore
 
     private static string PolicyBlob(string model) => $"{model}/policy.json";
     private static string StateBlob(string model) => $"{model}/state.json";
+    private static string StatsBlob(string model, string generation) => $"{model}/stats/{generation}.json";
     private static string RequestBlob(string model, string id) =>
         $"{model}/requests/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)))}.json";
 
@@ -140,6 +143,38 @@ public sealed class BlobServingStore
             }
         }
         throw new RegistryException(RegistryErrorKind.Conflict, $"Could not update the policy state of '{model}' after {MaxAttempts} attempts.");
+    }
+
+    /// <summary>The serving statistics (requests, errors, latency) of one policy generation; empty when none were flushed yet.</summary>
+    public async Task<ServingStatsDocument> GetStatsAsync(string model, string generation, CancellationToken ct = default)
+    {
+        var (doc, _) = await ReadAsync<ServingStatsDocument>(StatsBlob(model, generation), ct).ConfigureAwait(false);
+        return doc ?? new ServingStatsDocument { Generation = generation };
+    }
+
+    /// <summary>
+    /// Adds per-alias deltas to a generation's statistics with a compare-and-swap (sums, so a lost race re-reads and
+    /// re-adds). One blob per generation: a rollout stage's numbers are its own, and no old stage can overwrite a new one.
+    /// </summary>
+    public async Task<ServingStatsDocument> MergeStatsAsync(string model, string generation, IReadOnlyDictionary<string, ServingStats> deltas, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct).ConfigureAwait(false);
+        for (int attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var (stored, etag) = await ReadAsync<ServingStatsDocument>(StatsBlob(model, generation), ct).ConfigureAwait(false);
+            var next = (stored ?? new ServingStatsDocument { Generation = generation }).Merge(deltas);
+            var conditions = etag is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = new ETag(etag) };
+            try
+            {
+                await WriteAsync(StatsBlob(model, generation), next, conditions, ct).ConfigureAwait(false);
+                return next;
+            }
+            catch (RequestFailedException e) when (IsConcurrencyFailure(e))
+            {
+                await BackoffAsync(attempt, ct).ConfigureAwait(false);
+            }
+        }
+        throw new RegistryException(RegistryErrorKind.Conflict, $"Could not update the serving statistics of '{model}' after {MaxAttempts} attempts.");
     }
 
     /// <summary>Remembers a served request; a reused id keeps its first record (its feedback belongs to that answer).</summary>
