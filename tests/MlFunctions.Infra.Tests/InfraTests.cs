@@ -180,13 +180,18 @@ public sealed class KubernetesManifestTests
     {
         var docs = Build(overlay);
         var apiRoutes = File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Api", "ApiRoutes.cs"));
-        var health = "/" + Regex.Match(apiRoutes, @"const string Health = ""([^""]+)""").Groups[1].Value;
-        Assert.Equal("/api/health", health);
+        // The probes use KServe's V2 health routes, which both hosts serve without a function key (probes send none).
+        string Const(string name) => "/" + Regex.Match(apiRoutes, $@"const string {name} = ""([^""]+)""").Groups[1].Value;
+        var (live, ready) = (Const("V2HealthLive"), Const("V2HealthReady"));
+        Assert.Equal(("/v2/health/live", "/v2/health/ready"), (live, ready));
+        Assert.Matches(@"Anonymous \{ get; \} = \[[^\]]*ServingRoutes\.V2HealthLive, ServingRoutes\.V2HealthReady", apiRoutes);
 
         var functions = Container(Deployment(docs, "mlfunctions-functions"));
+        Assert.Equal(live, functions.StartupProbe.HttpGet.Path);
+        Assert.Equal(ready, functions.ReadinessProbe.HttpGet.Path);
+        Assert.Equal(live, functions.LivenessProbe.HttpGet.Path);
         foreach (var probe in new[] { functions.StartupProbe, functions.ReadinessProbe, functions.LivenessProbe })
         {
-            Assert.Equal(health, probe.HttpGet.Path);
             Assert.Equal("http", probe.HttpGet.Port.Value);
         }
 
