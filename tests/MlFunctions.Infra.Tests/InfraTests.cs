@@ -394,4 +394,24 @@ public sealed class ArmTemplateTests
         foreach (var s in settings) Assert.Contains($"{{ name: '{s}'", bicep);
         Assert.Equal(settings.Count, Regex.Matches(bicep, @"\{ name: '\w+', value:").Count);
     }
+
+    [Fact]
+    public void A_lifecycle_policy_expires_the_serving_request_journal_and_the_payload_logs_and_nothing_else()
+    {
+        var requests = MlFunctions.Serving.Online.BlobServingStore.DefaultContainerName + MlFunctions.Serving.Online.BlobServingStore.RequestsContainerSuffix;
+        var payloads = new MlFunctions.Serving.PayloadLoggingOptions().Container;
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Bicep, "main.json")));
+        var policy = doc.RootElement.GetProperty("resources").EnumerateArray()
+            .Single(r => r.GetProperty("type").GetString() == "Microsoft.Storage/storageAccounts/managementPolicies");
+        using var cli = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "infra", "storage-lifecycle.json")));
+        foreach (var rules in new[] { policy.GetProperty("properties").GetProperty("policy").GetProperty("rules"), cli.RootElement.GetProperty("rules") })
+        {
+            var prefixes = rules.EnumerateArray()
+                .SelectMany(r => r.GetProperty("definition").GetProperty("filters").GetProperty("prefixMatch").EnumerateArray().Select(p => p.GetString()))
+                .ToHashSet();
+            Assert.Equal(new HashSet<string?> { requests + "/", payloads + "/" }, prefixes);
+            Assert.All(rules.EnumerateArray(), r => Assert.True(r.GetProperty("definition").GetProperty("actions").GetProperty("baseBlob").TryGetProperty("delete", out _)));
+        }
+        Assert.Contains("'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01'", File.ReadAllText(Path.Combine(Bicep, "main.bicep")));
+    }
 }
