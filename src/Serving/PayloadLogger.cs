@@ -99,6 +99,9 @@ public sealed class PayloadLogger : IAsyncDisposable
 
     public bool Enabled => _options.Enabled;
 
+    /// <summary>True when the handlers should keep each request's JSON body for the log (see <see cref="InferRequest.RawJson"/>).</summary>
+    public bool KeepsRawRequests => _options is { Enabled: true, RedactInputs: false, SampleRate: > 0 };
+
     /// <summary>Offers a finished request to the log: sampled, never blocking; false when it was dropped or not sampled.</summary>
     internal bool Offer(string model, string version, double latencyMs, InferRequest request, InferResponse response)
     {
@@ -191,15 +194,44 @@ public sealed class PayloadLogger : IAsyncDisposable
         w.WriteString("model", r.Model);
         w.WriteString("version", r.Version);
         w.WriteNumber("latency_ms", Math.Round(r.LatencyMs, 3));
-        w.WriteStartObject("request");
-        if (_options.RedactInputs)
-            w.WriteBoolean("redacted", true);
-        Tensors(w, "inputs", r.Request.Inputs, withData: !_options.RedactInputs);
-        w.WriteEndObject();
+        w.WritePropertyName("request");
+        if (!_options.RedactInputs && RawObject(r.Request.RawJson.Span) is { IsEmpty: false } raw)
+        {
+            // The client's own V2 body, byte for byte ({"id", "inputs": [{"name", "shape", "datatype", "data"}], ...}):
+            // no number is re-encoded. RawObject checked it is one complete JSON object on one line.
+            w.WriteRawValue(raw, skipInputValidation: true);
+        }
+        else
+        {
+            w.WriteStartObject();
+            if (_options.RedactInputs)
+                w.WriteBoolean("redacted", true);
+            Tensors(w, "inputs", r.Request.Inputs, withData: !_options.RedactInputs);
+            w.WriteEndObject();
+        }
         w.WriteStartObject("response");
         Tensors(w, "outputs", r.Response.Outputs, withData: true);
         w.WriteEndObject();
         w.WriteEndObject();
+    }
+
+    /// <summary>The raw body trimmed, when it is one JSON object on one line (JSON lines); else empty (the structured form is written).</summary>
+    private static ReadOnlySpan<byte> RawObject(ReadOnlySpan<byte> raw)
+    {
+        raw = raw.Trim(" \t\r\n"u8);
+        if (raw.Length < 2 || raw[0] != (byte)'{' || raw[^1] != (byte)'}' || raw.IndexOfAny((byte)'\n', (byte)'\r') >= 0)
+            return default;
+        try
+        {
+            var reader = new Utf8JsonReader(raw);
+            reader.Read();
+            reader.Skip();
+            return reader.BytesConsumed == raw.Length ? raw : default;
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
     }
 
     private static void Tensors(Utf8JsonWriter w, string name, IReadOnlyList<InferTensor> tensors, bool withData)

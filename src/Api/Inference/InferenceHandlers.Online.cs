@@ -34,7 +34,7 @@ public sealed partial class InferenceHandlers
         string id = request.Id ?? ctx.Request.Headers[RequestIdHeader].FirstOrDefault() ?? Guid.NewGuid().ToString("N");
         if (id.Length is 0 or > MaxRequestIdLength)
             throw InferenceError.Invalid($"The request id must be 1 to {MaxRequestIdLength} characters.");
-        request = new InferRequest { Id = id, Parameters = request.Parameters, Inputs = request.Inputs, Outputs = request.Outputs };
+        request = new InferRequest { Id = id, Parameters = request.Parameters, Inputs = request.Inputs, Outputs = request.Outputs, RawJson = request.RawJson };
 
         (PolicyDocument Policy, RoutingDecision Decision)? routed = null;
         if (_router is not null && version is null && !model.Contains('@') && RegistryNames.IsValid(model))
