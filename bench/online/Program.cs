@@ -17,6 +17,8 @@ using MlFunctions.Local.Cli;
 //   bandit: Thompson over champion (weaker) and challenger (better), label feedback after every answer;
 //   A/B:    a 50/50 abtest until its sequential test calls the difference;
 //   cache:  throughput on 16 repeated inputs at concurrency 16, heavy CNN, cache on vs off (per-model setting);
+//   rollout: the better challenger rolled out 5 → 25 → 50 → 100 % under label feedback (promoted), then a much less
+//            accurate candidate (rolled back at its first stage);
 //   logging: throughput of the MLP (cache off) with payload logging on vs a second host with it off.
 // Usage: bench/online/run.sh [bandit requests = 2000] [seconds per throughput point = 8]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -56,6 +58,7 @@ static string Body(string? id, float[] x, long[] shape) => JsonSerializer.Serial
 var clock = System.Diagnostics.Stopwatch.StartNew();
 double bestShare, regretVsUniform, cacheSpeedup, loggingOverhead;
 int abToSignificance;
+bool rolloutPromoted = false, rolloutRolledBack = false;
 double loggingOn;
 try
 {
@@ -141,6 +144,64 @@ try
         }
         using (await http.DeleteAsync($"{url}/api/serving/mnist/policy")) { }
 
+        // ---- rollouts: the better challenger through 5 → 25 → 50 → 100 %, then a much worse candidate ----
+        // Stages hold until the challenger has served 30 requests, with 30 requests and 30 label feedbacks per side
+        // before a check counts; label feedback after every answer, 4 clients, until the rollout ends.
+        async Task<(string Outcome, string Reason, int Requests)> RolloutAsync(string challenger, string tag)
+        {
+            using var start = await http.PostAsync($"{url}/api/serving/mnist/rollouts", JsonContent.Create(new
+            {
+                challenger,
+                holdRequests = 30,
+                pollSeconds = 0.5,
+                maxStageSeconds = 300,
+                criteria = new { minRequests = 30, minFeedback = 30 },
+            }));
+            var started = await start.Content.ReadAsStringAsync();
+            if (!start.IsSuccessStatusCode)
+                throw new InvalidOperationException($"rollout: {(int)start.StatusCode} {started}");
+            string id = JsonDocument.Parse(started).RootElement.GetProperty("id").GetString()!;
+            using var stop = new CancellationTokenSource();
+            int sent = -1;
+            var traffic = Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    int i = Interlocked.Increment(ref sent);
+                    string rid = $"{tag}-{i}";
+                    using var r = await http.PostAsync($"{url}/v2/models/mnist/infer", new StringContent(Body(rid, pool[i % pool.Count], [1, OnlineModels.Features]), Encoding.UTF8, "application/json"));
+                    if (!r.IsSuccessStatusCode)
+                        continue;
+                    // 410: served under a stage's policy that has just been replaced; its feedback no longer counts.
+                    using var f = await http.PostAsync($"{url}/v2/models/mnist/feedback", JsonContent.Create(new { id = rid, label = labels[i % pool.Count] }));
+                }
+            }));
+            JsonElement rollout;
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
+            while (true)
+            {
+                await Task.Delay(500);
+                var status = JsonDocument.Parse(await http.GetStringAsync($"{url}/api/serving/mnist/rollouts/{id}")).RootElement;
+                rollout = status.GetProperty("rollout");
+                if (status.GetProperty("runtimeStatus").GetString() is "Completed" or "Failed" or "Terminated" || DateTime.UtcNow > deadline)
+                    break;
+            }
+            await stop.CancelAsync();
+            await traffic;
+            return (rollout.GetProperty("outcome").GetString()!, rollout.GetProperty("reason").GetString()!, sent + 1);
+        }
+        var rolloutClock = System.Diagnostics.Stopwatch.StartNew();
+        var better = await RolloutAsync("challenger", "ro-better");
+        Console.WriteLine($"rollout of the better challenger: {better.Outcome} after {better.Requests} requests in {rolloutClock.Elapsed.TotalSeconds:F1} s: {better.Reason}");
+        var worse = OnlineModels.Perturbed(teacher, noise: 3.0, seed: 13);
+        await Register("mnist", OnlineModels.Onnx(worse), "candidate", OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        rolloutClock.Restart();
+        var worst = await RolloutAsync("candidate", "ro-worse");
+        Console.WriteLine($"rollout of a much worse candidate (accuracy {Accuracy(worse):F3}): {worst.Outcome} after {worst.Requests} requests in {rolloutClock.Elapsed.TotalSeconds:F1} s: {worst.Reason}");
+        rolloutPromoted = better.Outcome == "promoted";
+        rolloutRolledBack = worst.Outcome == "rolled-back";
+        using (await http.DeleteAsync($"{url}/api/serving/mnist/policy")) { }
+
         // ---- cache: 16 repeated inputs, concurrency 16 ----
         var cnnInputs = Enumerable.Range(0, 16).Select(i => pool[i].Take(784).ToArray()).ToList();
         PreparedRequest[] Requests(string model, IEnumerable<float[]> xs, long[] shape) =>
@@ -177,6 +238,7 @@ finally
 }
 Console.WriteLine($"wall {clock.Elapsed.TotalSeconds:F0} s. Definitions: best_share = share of the last half of the bandit's requests served by the better model; " +
     "regret_vs_uniform = the bandit's pseudo-regret / a 50/50 split's; ab_requests = requests (each with feedback) until the mSPRT was significant; " +
-    "cache_hit_speedup and logging_overhead = throughput ratios (on / off).");
+    "cache_hit_speedup and logging_overhead = throughput ratios (on / off); rollout_promoted = the better challenger went 5→25→50→100 % and became champion; " +
+    "rollout_rolled_back = a much less accurate candidate was rolled back to the champion.");
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"RESULT online bandit_best_share={bestShare:F3} bandit_regret_vs_uniform={regretVsUniform:F3} ab_requests_to_significance={abToSignificance} cache_hit_speedup={cacheSpeedup:F2} logging_overhead={loggingOverhead:F3}"));
+    $"RESULT online bandit_best_share={bestShare:F3} bandit_regret_vs_uniform={regretVsUniform:F3} ab_requests_to_significance={abToSignificance} cache_hit_speedup={cacheSpeedup:F2} logging_overhead={loggingOverhead:F3} rollout_promoted={(rolloutPromoted ? "true" : "false")} rollout_rolled_back={(rolloutRolledBack ? "true" : "false")}"));

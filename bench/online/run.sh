@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Online validation benchmark (issue #15, section 3), not a test: a Thompson bandit and an A/B test with label
 # feedback over two models of different accuracy, the prediction cache (on vs off) and payload logging (on vs off),
-# on the real local host over Azurite. Ends with one RESULT line. Rollout figures are not part of it (no Rollout yet).
+# two staged rollouts (a better challenger promoted, a much worse one rolled back), on the real local host over
+# Azurite. Ends with one RESULT line.
 # Usage: bench/online/run.sh [bandit requests = 2000] [seconds per throughput point = 8]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -26,6 +26,14 @@ param maximumInstanceCount int = 100
 @allowed(['Queue', 'KubernetesJob'])
 param dispatchMode string = 'Queue'
 
+@description('Days after its last write that a served-request record (serving-requests/, the feedback journal) is deleted.')
+@minValue(1)
+param requestRecordRetentionDays int = 7
+
+@description('Days after its write that a payload log blob (payload-logs/, sampled request/response pairs) is deleted.')
+@minValue(1)
+param payloadLogRetentionDays int = 30
+
 var storageName = toLower(take('${replace(appName, '-', '')}st${uniqueString(resourceGroup().id)}', 24))
 var deploymentContainer = 'app-package'
 
@@ -49,6 +57,37 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deploymentContainer
+}
+
+// Serving's request records and payload logs expire on their own: each lives in a container of its own, because a
+// lifecycle rule matches literal prefixes only (a rule on serving/ would also delete long-unchanged policies).
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expire-serving-requests'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['serving-requests/'] }
+            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: requestRecordRetentionDays } } }
+          }
+        }
+        {
+          name: 'expire-payload-logs'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['payload-logs/'] }
+            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: payloadLogRetentionDays } } }
+          }
+        }
+      ]
+    }
+  }
 }
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {

@@ -68,6 +68,8 @@ public static class ActivityCatalog
         registry.AddActivity<SmokeInferenceInput, SmokeInferenceResult, SmokeInferenceActivity>(ActivityNames.SmokeInference);
         registry.AddActivity<WriteRunReportInput, RunReportLocation, WriteRunReportActivity>(ActivityNames.WriteRunReport);
         registry.AddActivity<TerminateInstanceInput, bool, TerminateInstanceActivity>(ActivityNames.TerminateInstance);
+        registry.AddActivity<Core.OnlineValidation.SetRoutingPolicyInput, Core.OnlineValidation.SetRoutingPolicyResult, Rollouts.SetRoutingPolicyActivity>(ActivityNames.SetRoutingPolicy);
+        registry.AddActivity<Core.OnlineValidation.ReadRolloutStatsInput, Core.OnlineValidation.RolloutObservation, Rollouts.ReadRolloutStatsActivity>(ActivityNames.ReadRolloutStats);
     }
 
     /// <summary>
@@ -108,6 +110,8 @@ public static class ActivityCatalog
         services.AddTransient<SmokeInferenceActivity>();
         services.AddTransient<WriteRunReportActivity>();
         services.AddTransient<TerminateInstanceActivity>(); // needs the host's IInstanceTerminator
+        services.AddTransient<Rollouts.SetRoutingPolicyActivity>(); // these two need AddInferenceServing's BlobServingStore
+        services.AddTransient<Rollouts.ReadRolloutStatsActivity>();
         return services;
     }
 

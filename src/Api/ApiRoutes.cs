@@ -87,6 +87,15 @@ public static class ServingRoutes
 
     /// <summary>GET: KServe V1 model readiness, {"name", "ready"}.</summary>
     public const string V1ModelReady = "v1/models/{model}";
+
+    /// <summary>POST a rollout spec: starts the staged canary rollout of an alias (202 with the management links).</summary>
+    public const string Rollouts = "api/serving/{model}/rollouts";
+
+    /// <summary>GET: a rollout's status, stages, last verdict and outcome.</summary>
+    public const string Rollout = "api/serving/{model}/rollouts/{rollout}";
+
+    /// <summary>POST (optional {"reason"}): cancels a rollout; it puts the policy back to champion only.</summary>
+    public const string RolloutCancel = "api/serving/{model}/rollouts/{rollout}/cancel";
 }
 
 /// <summary>

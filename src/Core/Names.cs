@@ -14,6 +14,7 @@ public static class OrchestrationNames
     public const string CrossValidate = "CrossValidate";
     public const string MnistPipeline = "MnistPipeline";
     public const string TrainingPipeline = "TrainingPipeline";
+    public const string Rollout = "Rollout";
 }
 
 public static class ActivityNames
@@ -45,6 +46,8 @@ public static class ActivityNames
     public const string SmokeInference = "SmokeInference";
     public const string WriteRunReport = "WriteRunReport";
     public const string TerminateInstance = "TerminateInstance";
+    public const string SetRoutingPolicy = "SetRoutingPolicy";
+    public const string ReadRolloutStats = "ReadRolloutStats";
 }
 
 /// <summary>

@@ -111,6 +111,14 @@ public static class ActivityFunctions
     public static Task<ModelAlias> MoveModelAlias([ActivityTrigger] MoveModelAliasInput input, FunctionContext context) =>
         Run<MoveModelAliasActivity, MoveModelAliasInput, ModelAlias>(ActivityNames.MoveModelAlias, input, context);
 
+    [Function(ActivityNames.SetRoutingPolicy)]
+    public static Task<Core.OnlineValidation.SetRoutingPolicyResult> SetRoutingPolicy([ActivityTrigger] Core.OnlineValidation.SetRoutingPolicyInput input, FunctionContext context) =>
+        Run<Activities.Rollouts.SetRoutingPolicyActivity, Core.OnlineValidation.SetRoutingPolicyInput, Core.OnlineValidation.SetRoutingPolicyResult>(ActivityNames.SetRoutingPolicy, input, context);
+
+    [Function(ActivityNames.ReadRolloutStats)]
+    public static Task<Core.OnlineValidation.RolloutObservation> ReadRolloutStats([ActivityTrigger] Core.OnlineValidation.ReadRolloutStatsInput input, FunctionContext context) =>
+        Run<Activities.Rollouts.ReadRolloutStatsActivity, Core.OnlineValidation.ReadRolloutStatsInput, Core.OnlineValidation.RolloutObservation>(ActivityNames.ReadRolloutStats, input, context);
+
     [Function(ActivityNames.SmokeInference)]
     public static Task<SmokeInferenceResult> SmokeInference([ActivityTrigger] SmokeInferenceInput input, FunctionContext context) =>
         Run<SmokeInferenceActivity, SmokeInferenceInput, SmokeInferenceResult>(ActivityNames.SmokeInference, input, context);

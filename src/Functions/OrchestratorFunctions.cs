@@ -44,4 +44,8 @@ public static class OrchestratorFunctions
     [Function(OrchestrationNames.TrainingPipeline)]
     public static Task<PipelineRunResult> TrainingPipeline([OrchestrationTrigger] TaskOrchestrationContext context) =>
         Orchestrations.Pipelines.TrainingPipeline.RunAsync(context, context.GetInput<PipelineSpec>());
+
+    [Function(OrchestrationNames.Rollout)]
+    public static Task<Core.OnlineValidation.RolloutReport> Rollout([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        Orchestrations.Rollouts.Rollout.RunAsync(context, context.GetInput<Core.OnlineValidation.RolloutInput>());
 }

@@ -42,6 +42,9 @@ public sealed class InferenceDataplane
     public int CachedPredictions => _cache.Count;
 
     public ServingOptions Options { get; }
+
+    /// <summary>True when the payload log takes requests' raw JSON bodies (logging on, inputs not redacted, some sampled).</summary>
+    public bool KeepsRawRequests => _payloads is { KeepsRawRequests: true };
     public ModelRepository Repository => _repository;
 
     public ServerMetadata GetServerMetadata() =>

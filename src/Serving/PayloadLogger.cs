@@ -1,7 +1,7 @@
-using System.Diagnostics;
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
-using System.Threading.Channels;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -57,11 +57,20 @@ internal sealed record PayloadRecord(DateTimeOffset Timestamp, string Model, str
 
 /// <summary>
 /// KServe's payload logger: sampled request/response pairs with version and latency, as JSON lines in
-/// time-partitioned blobs. The request path only does <see cref="Channel{T}"/>.TryWrite on a bounded channel
-/// (a full buffer drops the record and counts it: the hot path never waits on storage); one writer drains the
-/// channel in batches of up to <see cref="PayloadLoggingOptions.MaxBatch"/> records or one flush interval,
-/// whichever comes first, and writes one blob per (model, hour) in the batch.
+/// time-partitioned blobs. The request path only counts and enqueues: an <see cref="Interlocked"/> increment against
+/// <see cref="PayloadLoggingOptions.BufferCapacity"/> (a full buffer drops the record and counts it: the hot path never
+/// waits on storage) and a lock-free <see cref="ConcurrentQueue{T}"/> enqueue. One writer wakes once per flush
+/// interval, or when a full batch of <see cref="PayloadLoggingOptions.MaxBatch"/> is waiting, and writes one blob per
+/// (model, hour) in the batch.
 /// </summary>
+/// <remarks>
+/// Why not a bounded <c>Channel</c> (the first version): every TryWrite took the channel's lock and, with
+/// the writer waiting, woke it for that one record, which then armed a fresh timeout (a timer allocation) to wait
+/// for the next: one thread-pool wake-up and timer per request, competing for the CPUs the model runs on. Now the
+/// writer wakes about once a second. Serialization stays on the writer: one reused <see cref="Utf8JsonWriter"/> per
+/// blob into a growing buffer that is uploaded without a copy, with numeric tensors written element by element
+/// (non-finite floats as "NaN"/"Infinity" strings, as before) rather than through the reflection-based serializer.
+/// </remarks>
 public sealed class PayloadLogger : IAsyncDisposable
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -70,8 +79,12 @@ public sealed class PayloadLogger : IAsyncDisposable
     private readonly IPayloadSink _sink;
     private readonly ServingMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly Channel<PayloadRecord> _channel;
+    private readonly ConcurrentQueue<PayloadRecord> _queue = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly int _capacity, _maxBatch;
     private readonly Task _writer;
+    private int _count;
+    private volatile bool _completed;
 
     public PayloadLogger(PayloadLoggingOptions options, IPayloadSink sink, ServingMetrics metrics, ILogger<PayloadLogger>? logger = null)
     {
@@ -79,104 +92,146 @@ public sealed class PayloadLogger : IAsyncDisposable
         _sink = sink;
         _metrics = metrics;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _channel = Channel.CreateBounded<PayloadRecord>(new BoundedChannelOptions(Math.Max(1, options.BufferCapacity))
-        {
-            FullMode = BoundedChannelFullMode.Wait, // with TryWrite this means "refuse": the caller counts the drop
-            SingleReader = true,
-        });
+        _capacity = Math.Max(1, options.BufferCapacity);
+        _maxBatch = Math.Max(1, options.MaxBatch);
         _writer = options.Enabled ? Task.Run(WriteLoopAsync) : Task.CompletedTask;
     }
 
     public bool Enabled => _options.Enabled;
+
+    /// <summary>True when the handlers should keep each request's JSON body for the log (see <see cref="InferRequest.RawJson"/>).</summary>
+    public bool KeepsRawRequests => _options is { Enabled: true, RedactInputs: false, SampleRate: > 0 };
 
     /// <summary>Offers a finished request to the log: sampled, never blocking; false when it was dropped or not sampled.</summary>
     internal bool Offer(string model, string version, double latencyMs, InferRequest request, InferResponse response)
     {
         if (!_options.Enabled || (_options.SampleRate < 1 && Random.Shared.NextDouble() >= _options.SampleRate))
             return false;
-        if (_channel.Writer.TryWrite(new PayloadRecord(DateTimeOffset.UtcNow, model, version, latencyMs, request, response)))
-            return true;
-        _metrics.PayloadsDropped.Add(1, new("model", model), new("reason", "buffer_full"));
-        return false;
+        int queued = Interlocked.Increment(ref _count);
+        if (queued > _capacity || _completed)
+        {
+            Interlocked.Decrement(ref _count);
+            _metrics.PayloadsDropped.Add(1, new("model", model), new("reason", "buffer_full"));
+            return false;
+        }
+        _queue.Enqueue(new PayloadRecord(DateTimeOffset.UtcNow, model, version, latencyMs, request, response));
+        if (queued == _maxBatch)
+            _wake.Release(); // a full batch is waiting: do not let it sit for the rest of the interval
+        return true;
     }
 
     private async Task WriteLoopAsync()
     {
-        var reader = _channel.Reader;
-        var batch = new List<PayloadRecord>(_options.MaxBatch);
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        var batch = new List<PayloadRecord>(Math.Min(_maxBatch, 4096));
+        while (true)
         {
-            // Collect until the batch is full or the flush interval since its first record has passed.
-            var deadline = Stopwatch.GetTimestamp() + (long)(_options.FlushInterval.TotalSeconds * Stopwatch.Frequency);
-            while (batch.Count < _options.MaxBatch)
+            if (Volatile.Read(ref _count) < _maxBatch && !_completed)
+                await _wake.WaitAsync(_options.FlushInterval).ConfigureAwait(false);
+            bool completed = _completed; // read before draining: records offered before completion are all written
+            while (batch.Count < _maxBatch && _queue.TryDequeue(out var record))
             {
-                if (reader.TryRead(out var record))
-                {
-                    batch.Add(record);
-                    continue;
-                }
-                var wait = TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency);
-                if (wait <= TimeSpan.Zero)
-                    break;
-                using var cts = new CancellationTokenSource(wait);
-                try
-                {
-                    if (!await reader.WaitToReadAsync(cts.Token).ConfigureAwait(false))
-                        break; // completed: flush what we have
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
+                batch.Add(record);
+                Interlocked.Decrement(ref _count);
             }
-            await FlushAsync(batch).ConfigureAwait(false);
-            batch.Clear();
+            if (batch.Count > 0)
+            {
+                await FlushAsync(batch).ConfigureAwait(false);
+                batch.Clear();
+            }
+            if (completed && _queue.IsEmpty)
+                return;
         }
     }
 
     private async Task FlushAsync(List<PayloadRecord> batch)
     {
-        foreach (var group in batch.GroupBy(r => (r.Model, Hour: r.Timestamp.UtcDateTime.ToString("yyyy/MM/dd/HH", CultureInfo.InvariantCulture))))
+        // Partitions in first-seen order: (model, UTC hour) → the records' JSON lines.
+        var groups = new Dictionary<(string Model, long Hour), (ArrayBufferWriter<byte> Lines, int Count, DateTime Start)>();
+        Utf8JsonWriter? writer = null;
+        try
         {
-            var path = $"{group.Key.Model}/{group.Key.Hour}/{Guid.NewGuid():N}.jsonl";
-            int count = group.Count();
+            foreach (var record in batch)
+            {
+                var utc = record.Timestamp.UtcDateTime;
+                var key = (record.Model, utc.Ticks / TimeSpan.TicksPerHour);
+                if (!groups.TryGetValue(key, out var group))
+                    group = (new ArrayBufferWriter<byte>(4096), 0, utc);
+                if (writer is null)
+                    writer = new Utf8JsonWriter(group.Lines, WriterOptions);
+                else
+                    writer.Reset(group.Lines);
+                Write(writer, record);
+                writer.Flush();
+                group.Lines.Write("\n"u8);
+                groups[key] = group with { Count = group.Count + 1 };
+            }
+        }
+        finally
+        {
+            writer?.Dispose();
+        }
+        foreach (var ((model, _), (lines, count, start)) in groups)
+        {
+            var path = $"{model}/{start.ToString("yyyy/MM/dd/HH", CultureInfo.InvariantCulture)}/{Guid.NewGuid():N}.jsonl";
             try
             {
-                using var buffer = new MemoryStream();
-                foreach (var record in group)
-                {
-                    Write(buffer, record);
-                    buffer.WriteByte((byte)'\n');
-                }
-                await _sink.WriteAsync(path, new BinaryData(buffer.ToArray()), CancellationToken.None).ConfigureAwait(false);
-                _metrics.PayloadsLogged.Add(count, new KeyValuePair<string, object?>("model", group.Key.Model));
+                await _sink.WriteAsync(path, new BinaryData(lines.WrittenMemory), CancellationToken.None).ConfigureAwait(false);
+                _metrics.PayloadsLogged.Add(count, new KeyValuePair<string, object?>("model", model));
             }
             catch (Exception e)
             {
-                _metrics.PayloadsDropped.Add(count, new("model", group.Key.Model), new("reason", "write_failed"));
+                _metrics.PayloadsDropped.Add(count, new("model", model), new("reason", "write_failed"));
                 _logger.LogWarning(e, "Could not write {Count} payload records to {Path}.", count, path);
             }
         }
     }
 
-    private void Write(Stream stream, PayloadRecord r)
+    private void Write(Utf8JsonWriter w, PayloadRecord r)
     {
-        using var w = new Utf8JsonWriter(stream, WriterOptions);
         w.WriteStartObject();
         w.WriteString("timestamp", r.Timestamp);
         w.WriteString("id", r.Request.Id);
         w.WriteString("model", r.Model);
         w.WriteString("version", r.Version);
         w.WriteNumber("latency_ms", Math.Round(r.LatencyMs, 3));
-        w.WriteStartObject("request");
-        if (_options.RedactInputs)
-            w.WriteBoolean("redacted", true);
-        Tensors(w, "inputs", r.Request.Inputs, withData: !_options.RedactInputs);
-        w.WriteEndObject();
+        w.WritePropertyName("request");
+        if (!_options.RedactInputs && RawObject(r.Request.RawJson.Span) is { IsEmpty: false } raw)
+        {
+            // The client's own V2 body, byte for byte ({"id", "inputs": [{"name", "shape", "datatype", "data"}], ...}):
+            // no number is re-encoded. RawObject checked it is one complete JSON object on one line.
+            w.WriteRawValue(raw, skipInputValidation: true);
+        }
+        else
+        {
+            w.WriteStartObject();
+            if (_options.RedactInputs)
+                w.WriteBoolean("redacted", true);
+            Tensors(w, "inputs", r.Request.Inputs, withData: !_options.RedactInputs);
+            w.WriteEndObject();
+        }
         w.WriteStartObject("response");
         Tensors(w, "outputs", r.Response.Outputs, withData: true);
         w.WriteEndObject();
         w.WriteEndObject();
+    }
+
+    /// <summary>The raw body trimmed, when it is one JSON object on one line (JSON lines); else empty (the structured form is written).</summary>
+    private static ReadOnlySpan<byte> RawObject(ReadOnlySpan<byte> raw)
+    {
+        raw = raw.Trim(" \t\r\n"u8);
+        if (raw.Length < 2 || raw[0] != (byte)'{' || raw[^1] != (byte)'}' || raw.IndexOfAny((byte)'\n', (byte)'\r') >= 0)
+            return default;
+        try
+        {
+            var reader = new Utf8JsonReader(raw);
+            reader.Read();
+            reader.Skip();
+            return reader.BytesConsumed == raw.Length ? raw : default;
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
     }
 
     private static void Tensors(Utf8JsonWriter w, string name, IReadOnlyList<InferTensor> tensors, bool withData)
@@ -194,17 +249,63 @@ public sealed class PayloadLogger : IAsyncDisposable
             if (withData)
             {
                 w.WritePropertyName("data");
-                JsonSerializer.Serialize(w, t.Data, t.Data.GetType(), DataJson); // NaN as "NaN": one odd output must not lose a batch
+                Data(w, t.Data);
             }
             w.WriteEndObject();
         }
         w.WriteEndArray();
     }
 
+    /// <summary>The common numeric tensors element by element; anything else (strings, bytes, booleans) through the serializer.</summary>
+    private static void Data(Utf8JsonWriter w, Array data)
+    {
+        switch (data)
+        {
+            case float[] f:
+                w.WriteStartArray();
+                foreach (float x in f)
+                {
+                    if (float.IsFinite(x))
+                        w.WriteNumberValue(x);
+                    else
+                        w.WriteStringValue(float.IsNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity"); // one odd output must not lose a batch
+                }
+                w.WriteEndArray();
+                break;
+            case double[] d:
+                w.WriteStartArray();
+                foreach (double x in d)
+                {
+                    if (double.IsFinite(x))
+                        w.WriteNumberValue(x);
+                    else
+                        w.WriteStringValue(double.IsNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity");
+                }
+                w.WriteEndArray();
+                break;
+            case int[] i:
+                w.WriteStartArray();
+                foreach (int x in i)
+                    w.WriteNumberValue(x);
+                w.WriteEndArray();
+                break;
+            case long[] l:
+                w.WriteStartArray();
+                foreach (long x in l)
+                    w.WriteNumberValue(x);
+                w.WriteEndArray();
+                break;
+            default:
+                JsonSerializer.Serialize(w, data, data.GetType(), DataJson);
+                break;
+        }
+    }
+
     /// <summary>Stops taking records and writes what is buffered (host shutdown).</summary>
     public async ValueTask DisposeAsync()
     {
-        _channel.Writer.TryComplete();
+        _completed = true;
+        _wake.Release();
         await _writer.ConfigureAwait(false);
     }
 }

@@ -64,6 +64,12 @@ public sealed class ServingOptions
     /// </summary>
     public TimeSpan PolicyStateRefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How often each host adds its routed requests' counts, server errors and latencies to the policy generation's
+    /// statistics blob (what a rollout reads): the bound on how stale a rollout's view of this host is.
+    /// </summary>
+    public TimeSpan ServingStatsFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long a request waits for its model to load before it gets 503.</summary>
     public TimeSpan ModelLoadWait { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -180,13 +180,18 @@ public sealed class KubernetesManifestTests
     {
         var docs = Build(overlay);
         var apiRoutes = File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Api", "ApiRoutes.cs"));
-        var health = "/" + Regex.Match(apiRoutes, @"const string Health = ""([^""]+)""").Groups[1].Value;
-        Assert.Equal("/api/health", health);
+        // The probes use KServe's V2 health routes, which both hosts serve without a function key (probes send none).
+        string Const(string name) => "/" + Regex.Match(apiRoutes, $@"const string {name} = ""([^""]+)""").Groups[1].Value;
+        var (live, ready) = (Const("V2HealthLive"), Const("V2HealthReady"));
+        Assert.Equal(("/v2/health/live", "/v2/health/ready"), (live, ready));
+        Assert.Matches(@"Anonymous \{ get; \} = \[[^\]]*ServingRoutes\.V2HealthLive, ServingRoutes\.V2HealthReady", apiRoutes);
 
         var functions = Container(Deployment(docs, "mlfunctions-functions"));
+        Assert.Equal(live, functions.StartupProbe.HttpGet.Path);
+        Assert.Equal(ready, functions.ReadinessProbe.HttpGet.Path);
+        Assert.Equal(live, functions.LivenessProbe.HttpGet.Path);
         foreach (var probe in new[] { functions.StartupProbe, functions.ReadinessProbe, functions.LivenessProbe })
         {
-            Assert.Equal(health, probe.HttpGet.Path);
             Assert.Equal("http", probe.HttpGet.Port.Value);
         }
 
@@ -388,5 +393,25 @@ public sealed class ArmTemplateTests
         Assert.Equal(resources.Count, Regex.Matches(bicep, @"^resource \w+ '", RegexOptions.Multiline).Count);
         foreach (var s in settings) Assert.Contains($"{{ name: '{s}'", bicep);
         Assert.Equal(settings.Count, Regex.Matches(bicep, @"\{ name: '\w+', value:").Count);
+    }
+
+    [Fact]
+    public void A_lifecycle_policy_expires_the_serving_request_journal_and_the_payload_logs_and_nothing_else()
+    {
+        var requests = MlFunctions.Serving.Online.BlobServingStore.DefaultContainerName + MlFunctions.Serving.Online.BlobServingStore.RequestsContainerSuffix;
+        var payloads = new MlFunctions.Serving.PayloadLoggingOptions().Container;
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Bicep, "main.json")));
+        var policy = doc.RootElement.GetProperty("resources").EnumerateArray()
+            .Single(r => r.GetProperty("type").GetString() == "Microsoft.Storage/storageAccounts/managementPolicies");
+        using var cli = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "infra", "storage-lifecycle.json")));
+        foreach (var rules in new[] { policy.GetProperty("properties").GetProperty("policy").GetProperty("rules"), cli.RootElement.GetProperty("rules") })
+        {
+            var prefixes = rules.EnumerateArray()
+                .SelectMany(r => r.GetProperty("definition").GetProperty("filters").GetProperty("prefixMatch").EnumerateArray().Select(p => p.GetString()))
+                .ToHashSet();
+            Assert.Equal(new HashSet<string?> { requests + "/", payloads + "/" }, prefixes);
+            Assert.All(rules.EnumerateArray(), r => Assert.True(r.GetProperty("definition").GetProperty("actions").GetProperty("baseBlob").TryGetProperty("delete", out _)));
+        }
+        Assert.Contains("'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01'", File.ReadAllText(Path.Combine(Bicep, "main.bicep")));
     }
 }

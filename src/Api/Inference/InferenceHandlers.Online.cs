@@ -34,7 +34,7 @@ public sealed partial class InferenceHandlers
         string id = request.Id ?? ctx.Request.Headers[RequestIdHeader].FirstOrDefault() ?? Guid.NewGuid().ToString("N");
         if (id.Length is 0 or > MaxRequestIdLength)
             throw InferenceError.Invalid($"The request id must be 1 to {MaxRequestIdLength} characters.");
-        request = new InferRequest { Id = id, Parameters = request.Parameters, Inputs = request.Inputs, Outputs = request.Outputs };
+        request = new InferRequest { Id = id, Parameters = request.Parameters, Inputs = request.Inputs, Outputs = request.Outputs, RawJson = request.RawJson };
 
         (PolicyDocument Policy, RoutingDecision Decision)? routed = null;
         if (_router is not null && version is null && !model.Contains('@') && RegistryNames.IsValid(model))
@@ -43,15 +43,43 @@ public sealed partial class InferenceHandlers
             routed = await _router.DecideAsync(model, key, ctx.RequestAborted);
         }
         var target = routed is { } r ? $"{model}@{r.Decision.Alias}" : model;
-        var response = await _dataplane.InferAsync(target, version, request, "v2", ctx.RequestAborted);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        InferResponse response;
+        try
+        {
+            response = await _dataplane.InferAsync(target, version, request, "v2", ctx.RequestAborted);
+        }
+        catch (Exception e) when (routed is { } failed && CountFailure(model, failed, started, e, ctx.RequestAborted))
+        {
+            throw; // not reached: the filter records the failure and lets the exception pass
+        }
         if (routed is { } chosen)
         {
+            _router!.RecordServed(model, chosen.Policy.Generation, chosen.Decision.Alias, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, error: false);
             await _router!.RememberAsync(model, chosen.Policy, chosen.Decision, id, response, ctx.RequestAborted);
             ctx.Response.Headers[ModelAliasHeader] = chosen.Decision.Alias;
         }
         ctx.Response.Headers[ModelVersionHeader] = response.ModelVersion;
         ctx.Response.Headers[RequestIdHeader] = id;
         return response;
+    }
+
+    /// <summary>
+    /// Counts a routed request that failed on the server side (the model failed or could not load, its alias vanished,
+    /// anything unexpected) toward the alias's error rate; the caller's own mistakes (400, 413) and aborts do not count.
+    /// Always false, so the exception propagates untouched.
+    /// </summary>
+    private bool CountFailure(string model, (PolicyDocument Policy, RoutingDecision Decision) routed, long started, Exception e, CancellationToken aborted)
+    {
+        bool serverSide = e switch
+        {
+            InferenceError { Kind: InferenceErrorKind.InvalidInput or InferenceErrorKind.PayloadTooLarge or InferenceErrorKind.Conflict or InferenceErrorKind.Gone } => false,
+            OperationCanceledException when aborted.IsCancellationRequested => false,
+            _ => true,
+        };
+        if (serverSide)
+            _router!.RecordServed(model, routed.Policy.Generation, routed.Decision.Alias, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, error: true);
+        return false;
     }
 
     /// <summary>GET v1/models/{model}: KServe V1 readiness, 200 {"name", "ready": true} or 503 while loading.</summary>

@@ -90,6 +90,8 @@ public sealed partial class InferenceHandlers
                 headerLength = len;
             }
             request = V2Codec.ParseRequest(body.Memory, headerLength); // copies out what it keeps: the buffer goes back now
+            if (headerLength is null && _dataplane.KeepsRawRequests)
+                request = new InferRequest { Id = request.Id, Parameters = request.Parameters, Inputs = request.Inputs, Outputs = request.Outputs, RawJson = body.Memory.ToArray() };
         }
         var response = await RoutedInferAsync(ctx, Route(ctx, "model"), OptionalRoute(ctx, "version"), request);
         var encoded = V2Codec.EncodeResponse(response, request);

@@ -60,6 +60,11 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.TrackingRunMetric, Guarded(tracking.HandleMetric));
         app.MapGet(ApiRoutes.TrackingCompare, Guarded(tracking.HandleCompare));
 
+        var rollouts = app.Services.GetRequiredService<RolloutHandlers>();
+        app.MapPost(ServingRoutes.Rollouts, Run((http, client) => rollouts.HandleStart(http, client, Links)));
+        app.MapGet(ServingRoutes.Rollout, Run(rollouts.HandleGet));
+        app.MapPost(ServingRoutes.RolloutCancel, Run(rollouts.HandleCancel));
+
         var pipelineRuns = app.Services.GetRequiredService<PipelineRunHandlers>();
         var pipelines = app.Services.GetRequiredService<PipelineHandlers>();
         app.MapPut(ApiRoutes.Pipeline, Guarded(pipelines.HandlePut));

@@ -4,6 +4,7 @@ using System.Text;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 using MlFunctions.Core.OnlineValidation;
 using MlFunctions.Core.Registry;
 
@@ -15,8 +16,10 @@ namespace MlFunctions.Serving.Online;
 /// </summary>
 /// <remarks>
 /// Layout: <c>{model}/policy.json</c> (the policy; moved with ETags as registry aliases are),
-/// <c>{model}/state.json</c> (per-arm feedback sums), <c>{model}/requests/{sha256(id)}.json</c> (one per request
-/// served under a policy; the hash makes any client id a safe blob name).
+/// <c>{model}/state.json</c> (per-arm feedback sums), <c>{model}/stats/{generation}.json</c> (per-alias requests,
+/// server errors and a latency histogram, merged from each host's deltas about once a second: what a rollout stage
+/// is judged on), and in the sibling container <c>serving-requests</c> <c>{model}/requests/{sha256(id)}.json</c> (one
+/// per request served under a policy; the hash makes any client id a safe blob name).
 /// <para>Why one read-modify-write per feedback, with an ETag compare-and-swap and retries, rather than batched
 /// updates: every state field is a sum of per-feedback deltas, so a lost race simply re-reads and re-adds, and
 /// every host sees every feedback at once, which the bench's 2,000-request bandit needs to learn in time. The
@@ -24,26 +27,35 @@ namespace MlFunctions.Serving.Online;
 /// Azure Storage, so past a few hundred feedbacks per second per model this should become per-host batches of
 /// summed deltas flushed every second (the merge is the same addition).</para>
 /// <para>The request journal is bounded in time: a record counts for the policy's feedback window (default 1 h)
-/// and is then answered 410; delete old ones with a lifecycle rule on <c>serving/*/requests/</c> (Azurite has
-/// none: locally they stay, ~300 bytes each).</para>
+/// and is then answered 410. It has a container of its own because a lifecycle rule matches literal prefixes
+/// only (no <c>*/requests/</c>), and a rule on <c>serving/</c> would also delete policies left unchanged for N days:
+/// infra/bicep's management policy deletes <c>serving-requests/</c> blobs N days after their last write (Azurite has no
+/// lifecycle: locally they stay, ~300 bytes each).</para>
 /// </remarks>
 public sealed class BlobServingStore
 {
     public const string DefaultContainerName = "serving";
 
+    /// <summary>Suffix of the sibling container of the request journal (<c>serving-requests</c>), so one lifecycle rule can expire it whole.</summary>
+    public const string RequestsContainerSuffix = "-requests";
+
     private const int MaxAttempts = 100;
     private readonly BlobContainerClient _container;
+    private readonly BlobContainerClient _requests;
     private readonly TimeProvider _time;
     private int _containerReady;
 
-    public BlobServingStore(BlobContainerClient container, TimeProvider? time = null)
+    /// <param name="requests">The request journal's container; default the sibling <c>{container}-requests</c>.</param>
+    public BlobServingStore(BlobContainerClient container, TimeProvider? time = null, BlobContainerClient? requests = null)
     {
         _container = container;
+        _requests = requests ?? container.GetParentBlobServiceClient().GetBlobContainerClient(container.Name + RequestsContainerSuffix);
         _time = time ?? TimeProvider.System;
     }
 
     private static string PolicyBlob(string model) => $"{model}/policy.json";
     private static string StateBlob(string model) => $"{model}/state.json";
+    private static string StatsBlob(string model, string generation) => $"{model}/stats/{generation}.json";
     private static string RequestBlob(string model, string id) =>
         $"{model}/requests/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)))}.json";
 
@@ -52,6 +64,7 @@ public sealed class BlobServingStore
         if (Volatile.Read(ref _containerReady) == 1)
             return;
         await _container.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        await _requests.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
         Volatile.Write(ref _containerReady, 1);
     }
 
@@ -142,13 +155,45 @@ public sealed class BlobServingStore
         throw new RegistryException(RegistryErrorKind.Conflict, $"Could not update the policy state of '{model}' after {MaxAttempts} attempts.");
     }
 
+    /// <summary>The serving statistics (requests, errors, latency) of one policy generation; empty when none were flushed yet.</summary>
+    public async Task<ServingStatsDocument> GetStatsAsync(string model, string generation, CancellationToken ct = default)
+    {
+        var (doc, _) = await ReadAsync<ServingStatsDocument>(StatsBlob(model, generation), ct).ConfigureAwait(false);
+        return doc ?? new ServingStatsDocument { Generation = generation };
+    }
+
+    /// <summary>
+    /// Adds per-alias deltas to a generation's statistics with a compare-and-swap (sums, so a lost race re-reads and
+    /// re-adds). One blob per generation: a rollout stage's numbers are its own, and no old stage can overwrite a new one.
+    /// </summary>
+    public async Task<ServingStatsDocument> MergeStatsAsync(string model, string generation, IReadOnlyDictionary<string, ServingStats> deltas, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct).ConfigureAwait(false);
+        for (int attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var (stored, etag) = await ReadAsync<ServingStatsDocument>(StatsBlob(model, generation), ct).ConfigureAwait(false);
+            var next = (stored ?? new ServingStatsDocument { Generation = generation }).Merge(deltas);
+            var conditions = etag is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = new ETag(etag) };
+            try
+            {
+                await WriteAsync(StatsBlob(model, generation), next, conditions, ct).ConfigureAwait(false);
+                return next;
+            }
+            catch (RequestFailedException e) when (IsConcurrencyFailure(e))
+            {
+                await BackoffAsync(attempt, ct).ConfigureAwait(false);
+            }
+        }
+        throw new RegistryException(RegistryErrorKind.Conflict, $"Could not update the serving statistics of '{model}' after {MaxAttempts} attempts.");
+    }
+
     /// <summary>Remembers a served request; a reused id keeps its first record (its feedback belongs to that answer).</summary>
     public async Task RememberAsync(string model, ServedRequest request, CancellationToken ct = default)
     {
         await EnsureContainerAsync(ct).ConfigureAwait(false);
         try
         {
-            await WriteAsync(RequestBlob(model, request.Id), request, new BlobRequestConditions { IfNoneMatch = ETag.All }, ct).ConfigureAwait(false);
+            await WriteAsync(RequestBlob(model, request.Id), request, new BlobRequestConditions { IfNoneMatch = ETag.All }, ct, _requests).ConfigureAwait(false);
         }
         catch (RequestFailedException e) when (IsConcurrencyFailure(e))
         {
@@ -162,7 +207,7 @@ public sealed class BlobServingStore
     /// </summary>
     public async Task<(FeedbackClaim Outcome, ServedRequest? Request)> ClaimAsync(string model, string id, string currentGeneration, CancellationToken ct = default)
     {
-        var (record, etag) = await ReadAsync<ServedRequest>(RequestBlob(model, id), ct).ConfigureAwait(false);
+        var (record, etag) = await ReadAsync<ServedRequest>(RequestBlob(model, id), ct, _requests).ConfigureAwait(false);
         if (record is null)
             return (FeedbackClaim.Unknown, null);
         if (record.FeedbackAt is not null)
@@ -172,7 +217,7 @@ public sealed class BlobServingStore
             return (FeedbackClaim.Expired, record);
         try
         {
-            await WriteAsync(RequestBlob(model, id), record with { FeedbackAt = now }, new BlobRequestConditions { IfMatch = new ETag(etag!) }, ct).ConfigureAwait(false);
+            await WriteAsync(RequestBlob(model, id), record with { FeedbackAt = now }, new BlobRequestConditions { IfMatch = new ETag(etag!) }, ct, _requests).ConfigureAwait(false);
             return (FeedbackClaim.Claimed, record);
         }
         catch (RequestFailedException e) when (IsConcurrencyFailure(e))
@@ -181,11 +226,11 @@ public sealed class BlobServingStore
         }
     }
 
-    private async Task<(T? Value, string? ETag)> ReadAsync<T>(string blob, CancellationToken ct) where T : class
+    private async Task<(T? Value, string? ETag)> ReadAsync<T>(string blob, CancellationToken ct, BlobContainerClient? container = null) where T : class
     {
         try
         {
-            var result = await _container.GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false);
+            var result = await (container ?? _container).GetBlobClient(blob).DownloadContentAsync(ct).ConfigureAwait(false);
             return (result.Value.Content.ToObjectFromJson<T>(RegistryJson.Options), result.Value.Details.ETag.ToString());
         }
         catch (RequestFailedException e) when (e.Status == (int)HttpStatusCode.NotFound)
@@ -194,9 +239,9 @@ public sealed class BlobServingStore
         }
     }
 
-    private async Task<string> WriteAsync<T>(string blob, T value, BlobRequestConditions? conditions, CancellationToken ct)
+    private async Task<string> WriteAsync<T>(string blob, T value, BlobRequestConditions? conditions, CancellationToken ct, BlobContainerClient? container = null)
     {
-        var response = await _container.GetBlobClient(blob).UploadAsync(
+        var response = await (container ?? _container).GetBlobClient(blob).UploadAsync(
             BinaryData.FromObjectAsJson(value, RegistryJson.Options),
             new BlobUploadOptions { Conditions = conditions, HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } },
             ct).ConfigureAwait(false);

@@ -12,9 +12,20 @@ namespace MlFunctions.Serving.Online;
 /// Policies are cached for <see cref="ServingOptions.PolicyRefreshInterval"/> and bandit state for
 /// <see cref="ServingOptions.PolicyStateRefreshInterval"/>: routing reads no blob on most requests.
 /// </summary>
-public sealed class PolicyRouter(BlobServingStore store, ServingOptions options, TimeProvider? time = null)
+/// <remarks>
+/// Every routed request also counts toward its policy generation's <see cref="ServingStats"/> (requests, server errors,
+/// latency histogram): in memory per (model, generation, alias), added to <c>stats/{generation}.json</c> by one
+/// background flush every <see cref="ServingOptions.ServingStatsFlushInterval"/>, so the request path takes one
+/// uncontended lock and no I/O. A crash loses at most one interval of this host's counts; a failed flush keeps the
+/// deltas for the next one.
+/// </remarks>
+public sealed class PolicyRouter(BlobServingStore store, ServingOptions options, TimeProvider? time = null) : IAsyncDisposable
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<(string Model, string Generation, string Alias), StatsAccumulator> _pending = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _flushStart = new();
+    private Task? _flushLoop;
     private readonly ConcurrentDictionary<string, (Task<PolicyDocument?> Doc, long At)> _policies = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string, string), (Task<PolicyState> State, long At)> _states = new();
 
@@ -64,6 +75,82 @@ public sealed class PolicyRouter(BlobServingStore store, ServingOptions options,
         int version = int.TryParse(response.ModelVersion, out int v) ? v : 0;
         return store.RememberAsync(model, new ServedRequest(requestId, decision.Alias, version, decision.Probability, policy.Generation,
             now, now + policy.Policy.FeedbackWindow, PredictedClasses(response)), ct);
+    }
+
+    /// <summary>Counts one routed request (its latency, and whether it failed on the server side) for the generation's statistics.</summary>
+    public void RecordServed(string model, string generation, string alias, double latencyMs, bool error)
+    {
+        while (!_pending.GetOrAdd((model, generation, alias), static _ => new StatsAccumulator()).Add(latencyMs, error))
+        {
+            // Retired by a flush that found it idle: take a fresh one.
+        }
+        if (Volatile.Read(ref _flushLoop) is null)
+            lock (_flushStart)
+                _flushLoop ??= Task.Run(FlushLoopAsync);
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        using var timer = new PeriodicTimer(options.ServingStatsFlushInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+                await FlushStatsAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Adds this host's pending counts to the statistics blobs now; deltas that fail to write are kept for the next flush.</summary>
+    public async Task FlushStatsAsync(CancellationToken ct = default)
+    {
+        var batches = new Dictionary<(string Model, string Generation), Dictionary<string, ServingStats>>();
+        foreach (var (key, accumulator) in _pending)
+        {
+            var delta = accumulator.Take();
+            if (delta is null)
+            {
+                if (accumulator.TryRetire())
+                    _pending.TryRemove(new KeyValuePair<(string, string, string), StatsAccumulator>(key, accumulator));
+                continue;
+            }
+            if (!batches.TryGetValue((key.Model, key.Generation), out var deltas))
+                batches[(key.Model, key.Generation)] = deltas = new Dictionary<string, ServingStats>(StringComparer.Ordinal);
+            deltas[key.Alias] = delta;
+        }
+        foreach (var ((model, generation), deltas) in batches)
+        {
+            try
+            {
+                await store.MergeStatsAsync(model, generation, deltas, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                foreach (var (alias, delta) in deltas)
+                    while (!_pending.GetOrAdd((model, generation, alias), static _ => new StatsAccumulator()).Add(delta))
+                    {
+                    }
+            }
+        }
+    }
+
+    /// <summary>Stops the flush loop and writes what is pending (host shutdown), within a few seconds.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_flushLoop is { } loop)
+            await loop.ConfigureAwait(false);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await FlushStatsAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Storage may already be gone at shutdown: at most one interval of counts is lost, as after a crash.
+        }
+        _stop.Dispose();
     }
 
     /// <summary>
@@ -140,6 +227,74 @@ public sealed class PolicyRouter(BlobServingStore store, ServingOptions options,
             result[r] = best;
         }
         return result;
+    }
+}
+
+/// <summary>One (model, generation, alias)'s counts since the last flush, under a lock held for a few increments.</summary>
+internal sealed class StatsAccumulator
+{
+    private readonly Lock _gate = new();
+    private long _requests, _errors;
+    private long[] _buckets = new long[ServingStats.BucketCount];
+    private bool _any, _retired;
+
+    public bool Add(double latencyMs, bool error)
+    {
+        int bucket = ServingStats.BucketOf(latencyMs);
+        lock (_gate)
+        {
+            if (_retired)
+                return false;
+            _requests++;
+            if (error)
+                _errors++;
+            _buckets[bucket]++;
+            _any = true;
+            return true;
+        }
+    }
+
+    public bool Add(ServingStats delta)
+    {
+        lock (_gate)
+        {
+            if (_retired)
+                return false;
+            _requests += delta.Requests;
+            _errors += delta.Errors;
+            for (int i = 0; i < delta.LatencyBuckets.Length && i < _buckets.Length; i++)
+                _buckets[i] += delta.LatencyBuckets[i];
+            _any = true;
+            return true;
+        }
+    }
+
+    /// <summary>The counts since the last take (trailing empty buckets trimmed), or null when there were none.</summary>
+    public ServingStats? Take()
+    {
+        long requests, errors;
+        long[] buckets;
+        lock (_gate)
+        {
+            if (!_any)
+                return null;
+            (requests, errors, buckets) = (_requests, _errors, _buckets);
+            (_requests, _errors, _buckets, _any) = (0, 0, new long[ServingStats.BucketCount], false);
+        }
+        int length = Array.FindLastIndex(buckets, b => b != 0) + 1;
+        return new ServingStats { Requests = requests, Errors = errors, LatencyBuckets = buckets[..length] };
+    }
+
+    /// <summary>Marks an idle accumulator as retired (later adds go to a new one); false when something arrived meanwhile.</summary>
+    public bool TryRetire()
+    {
+        lock (_gate)
+        {
+            if (_any)
+                return false;
+            _retired = true;
+            return true;
+        }
     }
 }
 

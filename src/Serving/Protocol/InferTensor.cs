@@ -51,6 +51,12 @@ public sealed class InferRequest
     public required IReadOnlyList<InferTensor> Inputs { get; init; }
     public IReadOnlyList<InferRequestedOutput>? Outputs { get; init; }
 
+    /// <summary>
+    /// The request's own JSON body, kept only for the payload log (which then copies these bytes instead of
+    /// re-encoding every input number); empty when it was not kept (binary extension, redaction, logging off).
+    /// </summary>
+    public ReadOnlyMemory<byte> RawJson { get; init; }
+
     /// <summary>True when a boolean parameter is set on the request.</summary>
     public bool Flag(string name) => Parameters is not null && Parameters.TryGetValue(name, out var v) && v.ValueKind == JsonValueKind.True;
 }

@@ -165,6 +165,30 @@ public sealed class PayloadLoggingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Over_http_the_request_is_logged_as_the_clients_own_json_body_unless_it_spans_lines()
+    {
+        var container = await azurite.NewContainerAsync("payload");
+        var logger = new PayloadLogger(new PayloadLoggingOptions { FlushInterval = TimeSpan.FromMilliseconds(50) }, new BlobPayloadSink(container), new ServingMetrics());
+        const string compact = """{"id":"raw-1","inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[0.1,2,3,4]}]}""";
+        const string pretty = "{\n  \"id\": \"raw-2\",\n  \"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]\n}";
+        await using (var h = new Harness(payloads: logger))
+        {
+            await h.RegisterAsync("rawlog", OnnxModels.Mlp(seed: 1));
+            Assert.Equal(200, (await h.SendAsync("POST", "v2/models/rawlog/infer", compact)).Status);
+            Assert.Equal(200, (await h.SendAsync("POST", "v2/models/rawlog/infer", pretty)).Status);
+        }
+        await logger.DisposeAsync();
+        var lines = new Dictionary<string, JsonElement>();
+        await foreach (var blob in container.GetBlobsAsync())
+            foreach (var l in (await container.GetBlobClient(blob.Name).DownloadContentAsync()).Value.Content.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                lines[JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()!] = JsonDocument.Parse(l).RootElement.Clone();
+        Assert.Equal(compact, lines["raw-1"].GetProperty("request").GetRawText()); // byte for byte: 0.1 stays "0.1"
+        var structured = lines["raw-2"].GetProperty("request").GetProperty("inputs")[0];
+        Assert.Equal(4, structured.GetProperty("data").GetArrayLength());
+        Assert.Equal(JsonValueKind.Array, lines["raw-2"].GetProperty("response").GetProperty("outputs").ValueKind);
+    }
+
+    [Fact]
     public async Task Redaction_drops_input_data_but_keeps_shapes_and_outputs()
     {
         var lines = await RunAsync("redacted", redact: true);
