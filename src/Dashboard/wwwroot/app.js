@@ -48,12 +48,16 @@
       else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v === true ? '' : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c == null || c === false) continue;
       el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
     }
     return el;
   }
+  // main's content; children as h() takes them (nested arrays, null skipped).
+  function show(...children) { main.replaceChildren(...children.flat(Infinity).filter(c => c != null && c !== false).map(c => c instanceof Node ? c : document.createTextNode(String(c)))); }
+  // Parameters arrive as JSON numbers or as numeric strings; either sorts and plots as a number.
+  const num = (v) => typeof v === 'number' ? v : (typeof v === 'string' && v.trim() !== '' && !isNaN(Number(v)) ? Number(v) : v);
   const pill = (state) => h('span', { class: 'pill s-' + state, 'data-state': state }, state);
   const fmtTime = (t) => t ? new Date(t).toLocaleString() : '';
   function fmtDuration(ms) {
@@ -62,7 +66,7 @@
     const s = ms / 1000;
     return s < 120 ? s.toFixed(1) + ' s' : (s / 60).toFixed(1) + ' min';
   }
-  const fmtNum = (v) => v == null ? '' : (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
+  const fmtNum = (v) => { v = num(v); return v == null ? '' : (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v)); };
   const short = (d) => d ? String(d).replace(/^sha256:/, '').slice(0, 12) : '';
   const enc = encodeURIComponent;
 
@@ -78,6 +82,7 @@
   function sortableTable(columns, rows, opts) {
     let sortBy = opts && opts.sortBy, dir = (opts && opts.dir) || 1;
     const table = h('table', { id: opts && opts.id });
+    const wrap = h('div', { class: 'tablewrap' }, table);
     function render() {
       table.textContent = '';
       const sorted = sortBy == null ? rows : [...rows].sort((a, b) => {
@@ -97,7 +102,7 @@
       })));
     }
     render();
-    return table;
+    return wrap;
   }
 
   // ---- Runs ----
@@ -117,7 +122,7 @@
       h('label', null, 'State ', h('select', { name: 'state' }, ['', 'Running', 'Completed', 'Failed', 'Terminated', 'Pending'].map(s =>
         h('option', { value: s, selected: s === state }, s || 'any')))),
       h('button', { type: 'submit' }, 'Filter'));
-    main.replaceChildren(h('h1', null, 'Pipeline runs'), filters, h('p', { class: 'muted' }, 'Loading…'));
+    show(h('h1', null, 'Pipeline runs'), filters, h('p', { class: 'muted' }, 'Loading…'));
     const body = await api('api/pipelines/runs' + (query.toString() ? '?' + query : ''));
     const runs = body.runs || [];
     const content = runs.length === 0
@@ -131,17 +136,17 @@
         { key: 'duration', title: 'Duration', num: true, value: r => new Date(r.lastUpdatedAt) - new Date(r.createdAt), render: r => fmtDuration(new Date(r.lastUpdatedAt) - new Date(r.createdAt)) },
         { key: 'failure', title: 'Failure', value: r => r.failure, render: r => r.failure ? h('span', { class: 'error' }, r.failure) : '' },
       ], runs, { id: 'runs-table', rowAttrs: (r, tr) => tr.setAttribute('data-run', r.runId) });
-    main.replaceChildren(h('h1', null, 'Pipeline runs'), filters, h('p', { class: 'muted', id: 'run-count' }, runs.length + ' run(s)'), content);
+    show(h('h1', null, 'Pipeline runs'), filters, h('p', { class: 'muted', id: 'run-count' }, runs.length + ' run(s)'), content);
     if (runs.some(r => r.state === 'Running' || r.state === 'Pending')) poll = setTimeout(route, 5000);
   }
 
   async function runPage(id) {
-    main.replaceChildren(h('h1', null, 'Run ' + id), h('p', { class: 'muted' }, 'Loading…'));
+    show(h('h1', null, 'Run ' + id), h('p', { class: 'muted' }, 'Loading…'));
     let run;
     try { run = await api('api/pipelines/runs/' + enc(id)); }
     catch (e) {
       if (e.kind === 'notfound') {
-        main.replaceChildren(h('h1', null, 'Run ' + id), h('div', { class: 'empty', id: 'run-missing' },
+        show(h('h1', null, 'Run ' + id), h('div', { class: 'empty', id: 'run-missing' },
           'There is no pipeline run "' + id + '" (no lineage recorded). It may not have started a step yet, or the id is wrong. ',
           h('a', { href: '#/runs' }, 'Back to the runs')));
         return;
@@ -178,7 +183,7 @@
         s.error ? h('div', { class: 'error' }, s.error) : null] },
     ], steps, { id: 'steps-table', rowAttrs: (s, tr) => tr.setAttribute('data-step', s.step) });
     const model = listed && listed.pipeline;
-    main.replaceChildren(
+    show(
       h('h1', null, 'Run ', h('code', null, id), ' ', listed ? pill(listed.state) : null),
       h('p', { class: 'muted', id: 'run-summary' }, steps.length + ' steps: ' + run.executed + ' executed, ' + run.cached + ' cached, ' + run.skipped + ' skipped, ' + run.failed + ' failed · ' + fmtDuration(span)),
       listed && listed.failure ? h('div', { class: 'card error', id: 'run-failure' }, listed.failure) : null,
@@ -195,7 +200,7 @@
       .catch(e => { throw new ApiError('down', 'The host did not answer (' + e.message + ').'); });
     if (r.status === 401) throw new ApiError('badkey', 'The API key was refused (401).');
     const text = await r.text();
-    main.replaceChildren(h('h1', null, 'Report of ', h('a', { href: '#/runs/' + enc(id) }, id)),
+    show(h('h1', null, 'Report of ', h('a', { href: '#/runs/' + enc(id) }, id)),
       r.ok ? h('pre', { class: 'card', style: 'white-space:pre-wrap' }, text) : empty(((JSON.parse(text || '{}')).error) || 'No report.'));
   }
 
@@ -203,7 +208,7 @@
   async function sweepsPage() {
     const body = await api('api/sweeps');
     const sweeps = body.sweeps || [];
-    main.replaceChildren(h('h1', null, 'Sweeps'), sweeps.length === 0 ? empty('No sweeps yet. A pipeline run starts one, or POST api/sweeps.') :
+    show(h('h1', null, 'Sweeps'), sweeps.length === 0 ? empty('No sweeps yet. A pipeline run starts one, or POST api/sweeps.') :
       sortableTable([
         { key: 'sweepId', title: 'Sweep', value: s => s.sweepId, render: s => h('a', { href: '#/sweeps/' + enc(s.sweepId) }, s.sweepId) },
         { key: 'name', title: 'Name', value: s => s.name },
@@ -233,16 +238,16 @@
     const table = trials.length === 0 ? empty('This sweep has no trials yet.') : sortableTable([
       { key: 'chosen', title: 'Plot', sort: false, value: () => null, render: t => h('input', { type: 'checkbox', checked: chosen.includes(t.runId), onchange: () => toggle(t.runId), 'aria-label': 'plot ' + t.runId }) },
       { key: 'rank', title: 'Rank', num: true, value: t => t.rank },
-      { key: 'runId', title: 'Trial', value: t => t.runId, render: t => h('code', null, t.runId) },
+      { key: 'runId', title: 'Trial', value: t => t.runId, render: t => h('code', { title: t.runId }, t.runId.startsWith(id + '-') ? t.runId.slice(id.length + 1) : t.runId) },
       { key: 'status', title: 'Status', value: t => t.status, render: t => [pill(t.status), t.status === 'earlyStopped' ? h('span', { class: 'early', title: 'stopped early by the sweep' }, ' ✂') : null] },
       { key: 'objective', title: (objective.metric || 'objective') + (objective.direction ? ' (' + objective.direction + ')' : ''), num: true, value: t => t.objective },
-      ...paramNames.map(p => ({ key: 'p:' + p, title: p, num: true, value: t => (t.params || {})[p] })),
+      ...paramNames.map(p => ({ key: 'p:' + p, title: p, num: true, value: t => num((t.params || {})[p]) })),
       { key: 'duration', title: 'Duration', num: true, value: t => t.endTime ? Date.parse(t.endTime) - Date.parse(t.startTime) : null, render: t => t.endTime ? fmtDuration(Date.parse(t.endTime) - Date.parse(t.startTime)) : '' },
       { key: 'error', title: 'Error', value: t => t.error, render: t => t.error ? h('span', { class: 'error' }, t.error) : '' },
     ], trials, { id: 'trials-table', rowAttrs: (t, tr) => { tr.setAttribute('data-trial', t.runId); tr.setAttribute('data-status', t.status); if (chosen.includes(t.runId)) tr.className = 'selected'; } });
 
     const curves = h('div', { id: 'curves' });
-    main.replaceChildren(
+    show(
       h('h1', null, 'Sweep ', h('code', null, id), ' ', pill(sweep.status)),
       h('p', { class: 'muted', id: 'sweep-summary' }, trials.length + ' trials · ' + (sweep.spec ? sweep.spec.algorithm : '') + ' · objective ' + (objective.metric || '?') + ' ' + (objective.direction || '') +
         (trials.some(t => t.status === 'earlyStopped') ? ' · ' + trials.filter(t => t.status === 'earlyStopped').length + ' stopped early (✂)' : '') + (running ? ' · updating live' : '')),
@@ -263,8 +268,8 @@
       charts.push(new uPlot({
         title: metric, width: 600, height: 240,
         scales: { x: { time: false } },
-        axes: [{ label: 'epoch' }, {}],
-        series: [{ label: 'epoch' }, ...histories.map((x, i) => ({ label: x.trial, stroke: palette[i % palette.length], width: 2, spanGaps: true, points: { show: true } }))],
+        axes: [{ label: 'epoch' }, { size: 70 }],
+        series: [{ label: 'epoch' }, ...histories.map((x, i) => ({ label: x.trial.startsWith(id + '-') ? x.trial.slice(id.length + 1) : x.trial, stroke: palette[i % palette.length], width: 2, spanGaps: true, points: { show: true } }))],
       }, data, holder));
     }
     if (running) poll = setTimeout(route, 3000);
@@ -273,11 +278,11 @@
   // Parallel coordinates on a canvas: one axis per numeric parameter, the objective last; lines coloured by objective.
   function parallel(trials, paramNames, objective) {
     const done = trials.filter(t => t.objective != null);
-    const axes = [...paramNames.filter(p => done.every(t => typeof (t.params || {})[p] === 'number')), '__objective'];
-    const width = 1180, height = 260, pad = 40;
+    const axes = [...paramNames.filter(p => done.every(t => typeof num((t.params || {})[p]) === 'number')), '__objective'];
+    const width = 1200, height = 260, pad = 40;
     const canvas = h('canvas', { width, height, id: 'parallel', class: 'chart' });
     const ctx = canvas.getContext('2d');
-    const value = (t, a) => a === '__objective' ? t.objective : t.params[a];
+    const value = (t, a) => a === '__objective' ? t.objective : num(t.params[a]);
     const ranges = axes.map(a => { const v = done.map(t => value(t, a)); return [Math.min(...v), Math.max(...v)]; });
     const x = (i) => pad + i * (width - 2 * pad) / Math.max(1, axes.length - 1);
     const y = (i, v) => { const [lo, hi] = ranges[i]; return height - pad - (hi === lo ? 0.5 : (v - lo) / (hi - lo)) * (height - 2 * pad); };
@@ -303,7 +308,7 @@
   async function modelsPage() {
     const body = await api('api/registry/models');
     const models = body.models || [];
-    main.replaceChildren(h('h1', null, 'Registered models'), models.length === 0 ? empty('No registered models yet. A pipeline run that promotes a model registers it.') :
+    show(h('h1', null, 'Registered models'), models.length === 0 ? empty('No registered models yet. A pipeline run that promotes a model registers it.') :
       sortableTable([
         { key: 'name', title: 'Model', value: m => m.name, render: m => h('a', { href: '#/models/' + enc(m.name) }, m.name) },
         { key: 'latestVersion', title: 'Latest version', num: true, value: m => m.latestVersion },
@@ -316,7 +321,7 @@
     let listed;
     try { listed = await api('api/registry/models/' + enc(name) + '/versions'); }
     catch (e) {
-      if (e.kind === 'notfound') { main.replaceChildren(h('h1', null, 'Model ' + name), h('div', { class: 'empty', id: 'model-missing' }, 'There is no registered model "' + name + '". ', h('a', { href: '#/models' }, 'Back to the models'))); return; }
+      if (e.kind === 'notfound') { show(h('h1', null, 'Model ' + name), h('div', { class: 'empty', id: 'model-missing' }, 'There is no registered model "' + name + '". ', h('a', { href: '#/models' }, 'Back to the models'))); return; }
       throw e;
     }
     const models = (await api('api/registry/models')).models || [];
@@ -339,7 +344,7 @@
       } catch (e) { showError(e); }
     };
     const sig = (list) => (list || []).map(t => h('div', null, h('code', null, t.name + ' ' + t.datatype + ' [' + (t.shape || []).join(', ') + ']')));
-    main.replaceChildren(
+    show(
       h('h1', null, 'Model ', h('code', null, name)),
       h('p', { id: 'aliases' }, 'Aliases: ', Object.keys(aliases).length ? Object.entries(aliases).map(([a, v]) => h('span', { class: 'pill', 'data-alias': a, 'data-version': v }, a + ' → v' + v + ' ')) : 'none'),
       sortableTable([
@@ -378,7 +383,7 @@
       document.body.dataset.rendered = hash;
       document.body.dataset.renderMs = String(Math.round(performance.now() - started));
     } catch (e) {
-      main.replaceChildren(empty('This page could not be shown.'));
+      show(empty('This page could not be shown.'));
       showError(e instanceof ApiError ? e : new ApiError('error', 'Unexpected error: ' + e.message));
       document.body.dataset.rendered = 'error:' + hash;
     }
