@@ -73,6 +73,7 @@ public static class LocalHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        DashboardFiles.Map(app);
         LocalRoutes.Map(app);
         return app;
     }
