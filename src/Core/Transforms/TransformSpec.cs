@@ -24,6 +24,14 @@ public sealed record TransformSpec
     /// <summary>Named raw fields (a CSV row) → one feature vector, by <see cref="Tabular"/>.</summary>
     public const string TabularKind = "tabular";
 
+    /// <summary>Named raw fields with free text among them (subject, body): the same <see cref="Tabular"/> payload, whose text
+    /// columns carry their fitted tokenization and idf. Its own kind, so a build that cannot encode text refuses the model.</summary>
+    public const string TextKind = "text";
+
+    /// <summary>Whether the transform encodes named raw fields (<see cref="TabularKind"/> or <see cref="TextKind"/>).</summary>
+    [JsonIgnore]
+    public bool IsTable => Kind is TabularKind or TextKind;
+
     [JsonPropertyName("schemaVersion")]
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
 
@@ -52,13 +60,13 @@ public sealed record TransformSpec
     public TabularTransform? Tabular { get; init; }
 
     /// <summary>A tabular transform: serving encodes named raw fields with it.</summary>
-    public static TransformSpec ForTable(TabularTransform table) => new() { Kind = TabularKind, Tabular = table };
+    public static TransformSpec ForTable(TabularTransform table) => new() { Kind = table.HasText ? TextKind : TabularKind, Tabular = table };
 
     /// <summary>The transform as the worker applies it to stored shard features: scaling of raw bytes, nothing for
     /// tabular shards, which are stored already encoded (the encoding needs the raw text, which shards do not keep).</summary>
     public void ApplyToStored(Span<float> buffer)
     {
-        if (Kind != TabularKind)
+        if (!IsTable)
             Apply(buffer);
     }
 
@@ -77,15 +85,20 @@ public sealed record TransformSpec
     {
         if (SchemaVersion < 1 || SchemaVersion > CurrentSchemaVersion)
             throw new ArgumentException($"Transform schema version {SchemaVersion} is not supported (this build understands 1..{CurrentSchemaVersion}).");
-        if (Kind == TabularKind)
+        if (IsTable)
         {
-            if (Tabular is not { Columns.Count: > 0, Classes.Count: > 0 })
-                throw new ArgumentException("A tabular transform needs its fitted columns and classes.");
+            var problems = Tabular?.Problems() ?? ["a tabular transform needs its fitted columns and classes"];
+            if (Kind == TextKind && Tabular is { HasText: false })
+                problems = [.. problems, "a text transform needs at least one text column"];
+            if (Kind == TabularKind && Tabular is { HasText: true })
+                problems = [.. problems, "a tabular transform with text columns must be of kind 'text'"];
+            if (problems.Count > 0)
+                throw new ArgumentException($"Invalid {Kind} transform: {string.Join("; ", problems)}.");
             return;
         }
 
         if (Kind != ScaleNormalizeKind)
-            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}' or '{TabularKind}').");
+            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}', '{TabularKind}' or '{TextKind}').");
         if (Mean is null || Std is null || Mean.Length == 0 || Mean.Length != Std.Length)
             throw new ArgumentException("Transform mean and std must be non-empty and of equal length.");
         if (Std.Any(s => s == 0f || !float.IsFinite(s)))
@@ -103,7 +116,7 @@ public sealed record TransformSpec
     public void Apply(Span<float> buffer)
     {
         Validate();
-        if (Kind == TabularKind)
+        if (IsTable)
             throw new InvalidOperationException("A tabular transform encodes named raw fields (TabularTransform.Encode), not a float buffer.");
         if (Mean.Length == 1)
         {
