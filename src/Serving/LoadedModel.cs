@@ -50,7 +50,7 @@ internal sealed class LoadedModel : IAsyncDisposable
             logger.LogWarning("Registry signature of {Model} v{Version} lists inputs [{Declared}] but the ONNX graph has [{Actual}]; serving the graph's.",
                 record.Name, record.Version, string.Join(",", declared), string.Join(",", _inputNames));
 
-        if (record.Transform is { Kind: TransformSpec.TabularKind } tabular)
+        if (record.Transform is { IsTable: true } tabular)
         {
             tabular.Validate();
             if (modelInputs.Count != 1 || modelInputs[0].Datatype != Datatype.FP32 || modelInputs[0].Shape is not [_, var width] || (width >= 0 && width != tabular.Tabular!.FeatureCount))

@@ -17,7 +17,7 @@ internal static class TabularInputs
     public const string LabelOutput = "label";
     public const string ProbabilitiesOutput = "probabilities";
 
-    /// <summary>The raw columns as metadata inputs: numeric ones as FP32 [-1], categorical ones as BYTES [-1].</summary>
+    /// <summary>The raw columns as metadata inputs: numeric ones as FP32 [-1], categorical and text ones as BYTES [-1].</summary>
     public static IReadOnlyList<TensorMetadata> Metadata(TabularTransform table) =>
         table.Columns.Select(c => new TensorMetadata(c.Name, c.Kind == Core.Datasets.ColumnKind.Numeric ? Datatype.FP32 : Datatype.BYTES, [-1])).ToList();
 
@@ -58,6 +58,9 @@ internal static class TabularInputs
             if (input.Data.Length != InferTensor.ElementCount(input.Shape))
                 problems.Add($"input '{input.Name}' has {input.Data.Length} values for shape [{string.Join(",", input.Shape)}]");
         }
+
+        foreach (var text in table.Columns.Where(c => c.Kind == Core.Datasets.ColumnKind.Text && byName.TryGetValue(c.Name, out var i) && i.Data is not string[]))
+            problems.Add($"input '{text.Name}' is a text field: send it as BYTES (raw text), not {byName[text.Name].Datatype}");
 
         if (problems.Count > 0)
             throw InferenceError.Invalid(string.Join("; ", problems));

@@ -51,11 +51,11 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
             transform = new TransformSpec { Kind = TransformSpec.InteractionsKind, Interactions = prepared.Transform };
             objective = TrainingObjectives.Ranking;
         }
-        else if (dataset.Manifest.Format == "csv")
+        else if (dataset.Manifest.Format is "csv" or "mbox")
         {
             var tabular = recipe.Tabular ?? throw new ArgumentException(
                 $"dataset {input.Dataset.Name} is a CSV table; the recipe needs tabular settings (at least columns.label, the column to predict)");
-            var prepared = await Task.Run(() => TabularPreparation.Prepare(TabularTable.Read(dataset.CsvSources(), tabular.Columns), tabular, recipe.TrainFraction, recipe.ValFraction, recipe.TestFraction, recipe.Seed), ct);
+            var prepared = await Task.Run(() => TabularPreparation.Prepare(DatasetTables.Read(dataset, tabular.Columns, recipe.MaxSamples).Table, tabular, recipe.TrainFraction, recipe.ValFraction, recipe.TestFraction, recipe.Seed), ct);
             foreach (var (split, rows) in prepared.Raw)
             {
                 // Raw rows first: the manifest (written last) is the commit point for them too.
@@ -73,7 +73,7 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         }
         else
         {
-            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares IDX image datasets and CSV tables");
+            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares IDX image datasets, CSV tables and mbox archives");
         }
 
         var (manifest, created) = await PreparedDatasetWriter.WriteAsync(

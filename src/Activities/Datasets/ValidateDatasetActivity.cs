@@ -177,7 +177,8 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
         TabularTable table;
         try
         {
-            table = TabularTable.Read(dataset.CsvSources(), columns);
+            (table, var notes) = DatasetTables.Read(dataset, columns);
+            checks.AddRange(notes.Select(n => new ValidationCheck(dataset.Manifest.Format, "reader", true, n)));
         }
         catch (InvalidDataException e)
         {

@@ -67,6 +67,51 @@ public static class StratifiedSplitter
         return new SplitIndices(Sorted(train), Sorted(val), Sorted(test));
     }
 
+    /// <summary>
+    /// Stratified k-fold assignment: the fold (0..<paramref name="folds"/>-1) of each sample. Each class is shuffled
+    /// with the same per-class generator as <see cref="Split"/> and dealt round-robin, so every fold has the class balance.
+    /// </summary>
+    public static int[] Folds(ReadOnlySpan<int> labels, int folds, long seed)
+    {
+        if (folds < 2)
+        {
+            throw new ArgumentException($"cross-validation needs at least 2 folds, got {folds}");
+        }
+
+        var byClass = new SortedDictionary<int, List<int>>();
+        for (var i = 0; i < labels.Length; i++)
+        {
+            if (!byClass.TryGetValue(labels[i], out var list))
+            {
+                byClass[labels[i]] = list = [];
+            }
+
+            list.Add(i);
+        }
+
+        var fold = new int[labels.Length];
+        var next = 0;
+        foreach (var (label, members) in byClass)
+        {
+            var rng = new SplitMix64(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)label));
+            var order = members.ToArray();
+            for (var i = order.Length - 1; i > 0; i--)
+            {
+                var j = (int)rng.NextBelow((ulong)(i + 1));
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+
+            // Continue the deal where the previous class stopped, so fold sizes differ by at most one overall.
+            foreach (var sample in order)
+            {
+                fold[sample] = next;
+                next = (next + 1) % folds;
+            }
+        }
+
+        return fold;
+    }
+
     private static int[] Sorted(List<int> list)
     {
         var a = list.ToArray();

@@ -100,7 +100,7 @@ public static partial class DatasetLayout
     /// </summary>
     public static bool IsHiddenFile(string name) => name.StartsWith('_') || name.StartsWith('.');
 
-    /// <summary>"idx" when every file parses as an IDX name with idxN in it, "csv" for .csv[.gz] files.</summary>
+    /// <summary>"idx" when every file parses as an IDX name with idxN in it, "csv" for .csv[.gz] files, "mbox" for .mbox[.gz] archives.</summary>
     public static string DetectFormat(IEnumerable<string> fileNames)
     {
         var names = fileNames.ToList();
@@ -119,8 +119,13 @@ public static partial class DatasetLayout
             return "csv";
         }
 
+        if (names.All(n => n.EndsWith(".mbox", StringComparison.OrdinalIgnoreCase) || n.EndsWith(".mbox.gz", StringComparison.OrdinalIgnoreCase)))
+        {
+            return "mbox";
+        }
+
         throw new ArgumentException(
-            $"cannot tell the dataset format from [{string.Join(", ", names)}]: register either IDX files (*-idxN-ubyte[.partK-of-N][.gz]) or CSV files (*.csv[.gz]), not a mix");
+            $"cannot tell the dataset format from [{string.Join(", ", names)}]: register either IDX files (*-idxN-ubyte[.partK-of-N][.gz]), CSV files (*.csv[.gz]) or mbox archives (*.mbox[.gz]), not a mix");
     }
 
     /// <summary>Dataset names become blob folders: lower-case letters, digits, '-', '_' and '.'.</summary>

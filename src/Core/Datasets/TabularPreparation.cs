@@ -8,6 +8,12 @@ public sealed record TabularRecipe
     public TabularColumns Columns { get; init; } = new();
 
     public TabularTransformOptions Transform { get; init; } = new();
+
+    /// <summary>
+    /// Cross-validation: the test split is this stratified fold (<see cref="StratifiedSplitter.Folds"/>) and train/val
+    /// are cut from the other folds in the train:val ratio; the transform is fitted on that train alone. Null: one split.
+    /// </summary>
+    public Training.CrossValidationFold? TestFold { get; init; }
 }
 
 /// <summary>Per-column statistics of a table (raw values, every row), stored in the validation report.</summary>
@@ -67,6 +73,13 @@ public static class TabularPreparation
                     continue;
                 }
 
+                if (f.Kind == ColumnKind.Text)
+                {
+                    // Documents are not values to count: profile their length in tokens instead.
+                    numbers.Add(Transforms.TextEncoding.Tokenize(cell, 1).Count);
+                    continue;
+                }
+
                 var key = cell.Trim();
                 counts[key] = counts.GetValueOrDefault(key) + 1;
                 if (f.Kind == ColumnKind.Numeric && TabularTable.TryNumber(key, out var x))
@@ -107,7 +120,7 @@ public static class TabularPreparation
         var classes = TabularTransform.ClassesOf(table.Rows.Select(r => r.Values[label]));
         var classIndex = classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i, StringComparer.Ordinal);
         var labels = table.Rows.Select(r => classIndex[r.Values[label].Trim()]).ToArray();
-        var split = StratifiedSplitter.Split(labels, trainFraction, valFraction, testFraction, seed);
+        var split = recipe.TestFold is { } fold ? FoldSplit(labels, fold, trainFraction, valFraction, seed) : StratifiedSplitter.Split(labels, trainFraction, valFraction, testFraction, seed);
         var transform = TabularTransform.Fit(table, features, label, split.Train, recipe.Transform);
 
         var shards = new Dictionary<string, PreparedShard>();
@@ -143,5 +156,20 @@ public static class TabularPreparation
         }
 
         return new TabularPrepared(shards, raw, transform, Profile(table, features, label));
+    }
+
+    /// <summary>The test split is fold <paramref name="fold"/>; the other folds are split train:val in the given ratio.</summary>
+    public static SplitIndices FoldSplit(int[] labels, Training.CrossValidationFold fold, double trainFraction, double valFraction, long seed)
+    {
+        if (fold.Count < 2 || fold.Index < 0 || fold.Index >= fold.Count)
+        {
+            throw new ArgumentException($"fold {fold.Index} of {fold.Count} is not a fold; need 0 <= index < count and count >= 2");
+        }
+
+        var folds = StratifiedSplitter.Folds(labels, fold.Count, seed);
+        var test = Enumerable.Range(0, labels.Length).Where(i => folds[i] == fold.Index).ToArray();
+        var rest = Enumerable.Range(0, labels.Length).Where(i => folds[i] != fold.Index).ToArray();
+        var inner = StratifiedSplitter.Split(rest.Select(i => labels[i]).ToArray(), trainFraction / (trainFraction + valFraction), valFraction / (trainFraction + valFraction), 0, seed);
+        return new SplitIndices(inner.Train.Select(i => rest[i]).ToArray(), inner.Val.Select(i => rest[i]).ToArray(), test);
     }
 }

@@ -16,6 +16,9 @@ public sealed record TabularColumns
 
     public IReadOnlyList<string>? Categorical { get; init; }
 
+    /// <summary>Free-text columns (subject, body): tokenized and TF-IDF weighted by the transform. Never inferred.</summary>
+    public IReadOnlyList<string>? Text { get; init; }
+
     /// <summary>Columns that are not features (ids, free text, leakage).</summary>
     public IReadOnlyList<string> Ignore { get; init; } = [];
 
@@ -33,7 +36,7 @@ public sealed record TabularColumns
             problems.Add("columns.label is required: the name of the column to predict");
         }
 
-        var named = (Numeric ?? []).Select(c => ("numeric", c)).Concat((Categorical ?? []).Select(c => ("categorical", c))).Concat(Ignore.Select(c => ("ignore", c))).ToList();
+        var named = (Numeric ?? []).Select(c => ("numeric", c)).Concat((Categorical ?? []).Select(c => ("categorical", c))).Concat((Text ?? []).Select(c => ("text", c))).Concat(Ignore.Select(c => ("ignore", c))).ToList();
         foreach (var (list, column) in named.Where(n => string.IsNullOrWhiteSpace(n.Item2)))
         {
             problems.Add($"columns.{list} has an empty column name");
@@ -41,7 +44,7 @@ public sealed record TabularColumns
 
         foreach (var twice in named.GroupBy(n => n.Item2, StringComparer.Ordinal).Where(g => g.Count() > 1))
         {
-            problems.Add($"column '{twice.Key}' is listed in more than one of numeric/categorical/ignore ({string.Join(", ", twice.Select(t => t.Item1))})");
+            problems.Add($"column '{twice.Key}' is listed in more than one of numeric/categorical/text/ignore ({string.Join(", ", twice.Select(t => t.Item1))})");
         }
 
         if (named.Any(n => n.Item2 == Label))
@@ -58,6 +61,9 @@ public enum ColumnKind
 {
     Numeric,
     Categorical,
+
+    /// <summary>Free text: tokens → hashed or vocabulary TF-IDF (plus optional flags), see <see cref="Transforms.TextEncoding"/>.</summary>
+    Text,
 }
 
 /// <summary>One feature column after inference.</summary>
@@ -127,6 +133,17 @@ public sealed class TabularTable
         return new TabularTable(header, rows);
     }
 
+    /// <summary>A table from records another reader made (mail archives), each naming where it came from.</summary>
+    public static TabularTable FromRecords(IReadOnlyList<string> header, IReadOnlyList<CsvRecord> rows)
+    {
+        if (rows.Any(r => r.Values.Length != header.Count))
+        {
+            throw new ArgumentException($"every record needs {header.Count} values");
+        }
+
+        return new(header, rows.ToList());
+    }
+
     /// <summary>A table from rows in memory (tests, and serving-side checks).</summary>
     public static TabularTable FromRows(IReadOnlyList<string> header, IEnumerable<string[]> rows) =>
         new(header, rows.Select((r, i) => new CsvRecord("rows", i + 2, r)).ToList());
@@ -145,7 +162,7 @@ public sealed class TabularTable
         }
 
         string Known() => string.Join(", ", Header.Take(30)) + (Header.Count > 30 ? $", … ({Header.Count} columns)" : "");
-        foreach (var name in new[] { columns.Label }.Concat(columns.Numeric ?? []).Concat(columns.Categorical ?? []).Concat(columns.Ignore).Where(n => !string.IsNullOrWhiteSpace(n)))
+        foreach (var name in new[] { columns.Label }.Concat(columns.Numeric ?? []).Concat(columns.Categorical ?? []).Concat(columns.Text ?? []).Concat(columns.Ignore).Where(n => !string.IsNullOrWhiteSpace(n)))
         {
             if (!index.ContainsKey(name))
             {
@@ -171,6 +188,7 @@ public sealed class TabularTable
 
         var numeric = new HashSet<string>(columns.Numeric ?? [], StringComparer.Ordinal);
         var categorical = new HashSet<string>(columns.Categorical ?? [], StringComparer.Ordinal);
+        var text = new HashSet<string>(columns.Text ?? [], StringComparer.Ordinal);
         var ignore = new HashSet<string>(columns.Ignore, StringComparer.Ordinal);
         var features = new List<TableColumn>();
         for (var c = 0; c < Header.Count; c++)
@@ -178,6 +196,12 @@ public sealed class TabularTable
             var name = Header[c];
             if (c == label || ignore.Contains(name))
             {
+                continue;
+            }
+
+            if (text.Contains(name))
+            {
+                features.Add(new TableColumn(name, c, ColumnKind.Text, Inferred: false));
                 continue;
             }
 

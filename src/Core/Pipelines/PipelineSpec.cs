@@ -20,7 +20,14 @@ public static class DatasetKinds
     /// <summary>(user, item, weight, time) rows, or a transaction log such as UCI Online Retail: a recommender.</summary>
     public const string Interactions = "interactions";
 
-    public static IReadOnlyList<string> All { get; } = [Tabular, Images, Interactions];
+    /// <summary>Labeled documents: a CSV with text columns (columns.text), or mbox archives (*.mbox), read into one row per
+    /// non-bot thread start with the text and metadata fields and the label "answered" (see <c>MailingListTable</c>).</summary>
+    public const string Text = "text";
+
+    public static IReadOnlyList<string> All { get; } = [Tabular, Images, Text, Interactions];
+
+    /// <summary>Kinds whose data is a table of named fields (encoded by a <see cref="TabularTransform"/>).</summary>
+    public static bool IsTable(string kind) => kind is Tabular or Text;
 }
 
 /// <summary>Where a pipeline's data is and what it is.</summary>
@@ -50,7 +57,11 @@ public sealed record PipelineDataset
 }
 
 /// <summary>How train/val/test are cut (seeded, stratified by the label).</summary>
-public sealed record PipelineSplit(double Train = 0.7, double Val = 0.15, double Test = 0.15, long Seed = 1);
+public sealed record PipelineSplit(double Train = 0.7, double Val = 0.15, double Test = 0.15, long Seed = 1)
+{
+    /// <summary>Tables: the test split is stratified fold <c>Fold.Index</c> of <c>Fold.Count</c> (cross-validation runs); null cuts by the fractions.</summary>
+    public CrossValidationFold? Fold { get; init; }
+}
 
 /// <summary>The sweep a pipeline runs over the model family.</summary>
 public sealed record PipelineSweep
@@ -152,18 +163,29 @@ public sealed record PipelineSpec
             problems.Add("dataset needs either sourceDirectories (folders on the host) or sourceContainer (+ sourcePrefix) for uploaded blobs, not both");
         if (Dataset.MaxSamples < 0)
             problems.Add($"dataset.maxSamples must be 0 (all) or positive, got {Dataset.MaxSamples}");
-        if (Dataset.Kind == DatasetKinds.Tabular)
+        if (DatasetKinds.IsTable(Dataset.Kind))
         {
             if (Columns is null)
-                problems.Add("a tabular pipeline needs columns: {\"label\": \"<column to predict>\"}");
+                problems.Add($"a {Dataset.Kind} pipeline needs columns: {{\"label\": \"<column to predict>\"}}");
             else
                 problems.AddRange(Columns.Problems().Select(p => "columns: " + p));
         }
 
+        if (Dataset.Kind == DatasetKinds.Text && Columns is { Text: null or { Count: 0 } })
+            problems.Add("a text pipeline needs columns.text: the free-text fields (e.g. [\"subject\", \"body\"])");
+        if (Transform.Text is { } text)
+            problems.AddRange(text.Problems());
+        if (Split.Fold is { } fold && (fold.Count is < 2 or > 20 || fold.Index < 0 || fold.Index >= fold.Count))
+            problems.Add($"split.fold must have 2 <= count <= 20 and 0 <= index < count, got index {fold.Index} of {fold.Count}");
+        if (Split.Fold is not null && !DatasetKinds.IsTable(Dataset.Kind))
+            problems.Add("split.fold is for tabular and text datasets");
+
         var testFraction = Dataset.Kind == DatasetKinds.Interactions ? Split.Test : Dataset.Kind == DatasetKinds.Images && Dataset.TestSource is not null ? 0 : Split.Test;
+        if (Split.Fold is not null)
+            testFraction = 1 - Split.Train - Split.Val;
         if (Split.Train <= 0 || Split.Val <= 0 || testFraction < 0 || Math.Abs(Split.Train + Split.Val + testFraction - 1) > 1e-9)
             problems.Add(string.Create(CultureInfo.InvariantCulture, $"split fractions must be positive and sum to 1 (train {Split.Train} + val {Split.Val} + test {testFraction})"));
-        if (Dataset.Kind == DatasetKinds.Tabular && Split.Test <= 0)
+        if (DatasetKinds.IsTable(Dataset.Kind) && Split.Test <= 0 && Split.Fold is null)
             problems.Add("split.test must be positive: the gate scores on the test split");
         var metricNames = Dataset.Kind == DatasetKinds.Interactions ? MetricNames.Ranking : MetricNames.Classification;
         if (!metricNames.Contains(Metric))
@@ -199,6 +221,14 @@ public sealed record PipelineSpec
             ParameterSpec.Int("embeddingSize", 64, 192, ParameterScale.Log),
             ParameterSpec.Double("weightDecay", 5e-4, 2e-3, ParameterScale.Log),
             ParameterSpec.Int("negatives", 8, 24),
+        ],
+
+        // Logistic regression on sparse TF-IDF: the step size and the L2 strength matter; dropout on inputs regularizes too.
+        "linear" =>
+        [
+            ParameterSpec.Double("learningRate", 3e-3, 1e-1, ParameterScale.Log),
+            ParameterSpec.Double("weightDecay", 1e-5, 1e-1, ParameterScale.Log),
+            ParameterSpec.Double("dropout", 0, 0.5),
         ],
 
         "cnn" =>
@@ -242,7 +272,7 @@ public sealed record PipelineSpec
             TestFraction = Split.Test,
             Seed = Split.Seed,
             MaxSamples = Dataset.MaxSamples,
-            Tabular = new TabularRecipe { Columns = Columns ?? new(), Transform = Transform },
+            Tabular = new TabularRecipe { Columns = Columns ?? new(), Transform = Transform, TestFold = Split.Fold },
         };
 
     /// <summary>What the validation step checks.</summary>

@@ -36,6 +36,9 @@ public sealed record TabularTransformOptions
 
     /// <summary>At most this many categories per column keep a slot of their own (the most frequent); the rest share the OOV slot.</summary>
     public int MaxCategories { get; init; } = 256;
+
+    /// <summary>How text columns are tokenized and weighted (null: the defaults; absent from recipe hashes of tables without text).</summary>
+    public TextOptions? Text { get; init; }
 }
 
 /// <summary>
@@ -65,9 +68,19 @@ public sealed record ColumnEncoding
     [JsonPropertyName("vocabulary")]
     public IReadOnlyList<string> Vocabulary { get; init; } = [];
 
-    /// <summary>Encoded width: 1 for numeric, |vocabulary| + 1 (OOV) for categorical.</summary>
+    /// <summary>A text column's tokenization, term slots and idf (null for the other kinds).</summary>
+    [JsonPropertyName("text")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TextEncoding? Text { get; init; }
+
+    /// <summary>Encoded width: 1 for numeric, |vocabulary| + 1 (OOV) for categorical, the term slots and flags for text.</summary>
     [JsonIgnore]
-    public int Width => Kind == ColumnKind.Numeric ? 1 : Vocabulary.Count + 1;
+    public int Width => Kind switch
+    {
+        ColumnKind.Numeric => 1,
+        ColumnKind.Text => Text?.Width ?? 0,
+        _ => Vocabulary.Count + 1,
+    };
 }
 
 /// <summary>
@@ -90,6 +103,25 @@ public sealed record TabularTransform
     [JsonIgnore]
     public int FeatureCount => Columns.Sum(c => c.Width);
 
+    /// <summary>Whether any column is free text (the transform is then stored as kind <c>text</c>).</summary>
+    [JsonIgnore]
+    public bool HasText => Columns.Any(c => c.Kind == ColumnKind.Text);
+
+    /// <summary>Problems that make the fitted transform unusable: no columns or classes, a text column without its encoding.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (Columns is not { Count: > 0 } || Classes is not { Count: > 0 })
+            problems.Add("a tabular transform needs its fitted columns and classes");
+        foreach (var c in Columns ?? [])
+        {
+            if (c.Kind == ColumnKind.Text)
+                problems.AddRange(c.Text is null ? [$"text column '{c.Name}' has no fitted text encoding"] : c.Text.Problems(c.Name));
+        }
+
+        return problems;
+    }
+
     /// <summary>Fits every column on <paramref name="train"/> (rows of <paramref name="table"/>) and maps the label text to class indices.</summary>
     public static TabularTransform Fit(TabularTable table, IReadOnlyList<TableColumn> features, int labelColumn, IReadOnlyList<int> train, TabularTransformOptions options)
     {
@@ -101,7 +133,12 @@ public sealed record TabularTransform
         var columns = new List<ColumnEncoding>(features.Count);
         foreach (var f in features)
         {
-            columns.Add(f.Kind == ColumnKind.Numeric ? FitNumeric(table, f, train, options) : FitCategorical(table, f, train, options));
+            columns.Add(f.Kind switch
+            {
+                ColumnKind.Numeric => FitNumeric(table, f, train, options),
+                ColumnKind.Text => new ColumnEncoding { Name = f.Name, Kind = ColumnKind.Text, Text = TextEncoding.Fit(train.Select(r => (string?)table.Rows[r].Values[f.Index]), options.Text ?? new()) },
+                _ => FitCategorical(table, f, train, options),
+            });
         }
 
         return new TabularTransform
@@ -160,6 +197,10 @@ public sealed record TabularTransform
                 }
 
                 destination[at] = (float)((x - column.Center) / column.Scale);
+            }
+            else if (column.Kind == ColumnKind.Text)
+            {
+                column.Text!.Encode(raw, destination.Slice(at, column.Width));
             }
             else
             {

@@ -27,6 +27,14 @@ public sealed record TransformSpec
     /// <summary>Raw user and item ids → indices, by <see cref="Interactions"/> (recommenders).</summary>
     public const string InteractionsKind = "interactions";
 
+    /// <summary>Named raw fields with free text among them (subject, body): the same <see cref="Tabular"/> payload, whose text
+    /// columns carry their fitted tokenization and idf. Its own kind, so a build that cannot encode text refuses the model.</summary>
+    public const string TextKind = "text";
+
+    /// <summary>Whether the transform encodes named raw fields (<see cref="TabularKind"/> or <see cref="TextKind"/>).</summary>
+    [JsonIgnore]
+    public bool IsTable => Kind is TabularKind or TextKind;
+
     [JsonPropertyName("schemaVersion")]
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
 
@@ -59,13 +67,13 @@ public sealed record TransformSpec
     public InteractionTransform? Interactions { get; init; }
 
     /// <summary>A tabular transform: serving encodes named raw fields with it.</summary>
-    public static TransformSpec ForTable(TabularTransform table) => new() { Kind = TabularKind, Tabular = table };
+    public static TransformSpec ForTable(TabularTransform table) => new() { Kind = table.HasText ? TextKind : TabularKind, Tabular = table };
 
     /// <summary>The transform as the worker applies it to stored shard features: scaling of raw bytes, nothing for
     /// tabular shards, which are stored already encoded (the encoding needs the raw text, which shards do not keep).</summary>
     public void ApplyToStored(Span<float> buffer)
     {
-        if (Kind is not (TabularKind or InteractionsKind))
+        if (!IsTable && Kind != InteractionsKind)
             Apply(buffer);
     }
 
@@ -84,10 +92,15 @@ public sealed record TransformSpec
     {
         if (SchemaVersion < 1 || SchemaVersion > CurrentSchemaVersion)
             throw new ArgumentException($"Transform schema version {SchemaVersion} is not supported (this build understands 1..{CurrentSchemaVersion}).");
-        if (Kind == TabularKind)
+        if (IsTable)
         {
-            if (Tabular is not { Columns.Count: > 0, Classes.Count: > 0 })
-                throw new ArgumentException("A tabular transform needs its fitted columns and classes.");
+            var problems = Tabular?.Problems() ?? ["a tabular transform needs its fitted columns and classes"];
+            if (Kind == TextKind && Tabular is { HasText: false })
+                problems = [.. problems, "a text transform needs at least one text column"];
+            if (Kind == TabularKind && Tabular is { HasText: true })
+                problems = [.. problems, "a tabular transform with text columns must be of kind 'text'"];
+            if (problems.Count > 0)
+                throw new ArgumentException($"Invalid {Kind} transform: {string.Join("; ", problems)}.");
             return;
         }
 
@@ -99,7 +112,7 @@ public sealed record TransformSpec
         }
 
         if (Kind != ScaleNormalizeKind)
-            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}', '{TabularKind}' or '{InteractionsKind}').");
+            throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}', '{TabularKind}', '{TextKind}' or '{InteractionsKind}').");
         if (Mean is null || Std is null || Mean.Length == 0 || Mean.Length != Std.Length)
             throw new ArgumentException("Transform mean and std must be non-empty and of equal length.");
         if (Std.Any(s => s == 0f || !float.IsFinite(s)))
@@ -117,8 +130,8 @@ public sealed record TransformSpec
     public void Apply(Span<float> buffer)
     {
         Validate();
-        if (Kind is TabularKind or InteractionsKind)
-            throw new InvalidOperationException("A tabular or interactions transform encodes named raw fields (TabularTransform.Encode), not a float buffer.");
+        if (IsTable || Kind == InteractionsKind)
+            throw new InvalidOperationException("A tabular, text or interactions transform encodes named raw fields (TabularTransform.Encode, the id maps), not a float buffer.");
         if (Mean.Length == 1)
         {
             // Fold (x*s - m)/d into x*a + b: one multiply-add per element keeps the hot path cheap.
