@@ -30,7 +30,7 @@ public sealed record MailingListReport
 
     public int Answered { get; init; }
 
-    /// <summary>Answered thread starts whose (first) reply is in another archive: joined across monthly files.</summary>
+    /// <summary>Answered thread starts with a reply in another archive: threads joined across monthly files.</summary>
     public int AnsweredAcrossFiles { get; init; }
 
     public int AttachmentsIgnored { get; init; }
@@ -42,7 +42,7 @@ public sealed record MailingListReport
         {
             $"{Messages} messages read from {Files.Count} archive(s) ({string.Join(", ", Files)}); {Skipped.Count} skipped, {Duplicates} duplicate Message-IDs dropped",
             $"{ThreadStarts} thread starts; bot filter dropped {Bots.Values.Sum()} ({(Bots.Count == 0 ? "none" : string.Join(", ", Bots.Select(b => $"{b.Key}: {b.Value}")))}); {WithoutMessageId} without a Message-ID cannot be labeled",
-            $"{Rows} labeled thread starts, {Answered} answered ({AnsweredAcrossFiles} answered only in another archive: threads joined across files), {Rows - Answered} unanswered",
+            $"{Rows} labeled thread starts, {Answered} answered ({AnsweredAcrossFiles} with replies in another archive: threads joined across files), {Rows - Answered} unanswered",
             $"{AttachmentsIgnored} attachment(s) ignored (only the text body is a feature)",
         };
         lines.AddRange(Skipped.GroupBy(s => ReasonKind(s.Reason)).Select(g => $"skipped {g.Count()}: {g.Key} (e.g. {g.First().File} message {g.First().Index} at byte {g.First().Offset}: {g.First().Reason})"));
@@ -152,7 +152,7 @@ public static class MailingListTable
             if (isAnswered)
             {
                 answered++;
-                if (!replyFiles!.Contains(m.File))
+                if (replyFiles!.Any(f => f != m.File))
                     acrossFiles++;
             }
 
