@@ -61,6 +61,7 @@ public static class ActivityCatalog
         registry.AddActivity<StepCacheEntry, bool, StoreStepCacheActivity>(ActivityNames.StoreStepCache);
         registry.AddActivity<StepRecord, bool, RecordLineageActivity>(ActivityNames.RecordLineage);
         registry.AddActivity<EvaluateModelInput, EvaluateModelResult, EvaluateModelActivity>(ActivityNames.EvaluateModel);
+        registry.AddActivity<CrossValidateBaselinesInput, CrossValidateBaselinesResult, CrossValidateBaselinesActivity>(ActivityNames.CrossValidateBaselines);
         registry.AddActivity<ExportModelInput, ExportModelResult, ExportModelActivity>(ActivityNames.ExportModel);
         registry.AddActivity<GetModelAliasInput, ModelVersion?, GetModelAliasActivity>(ActivityNames.GetModelAlias);
         registry.AddActivity<RegisterModelVersionInput, ModelVersion, RegisterModelVersionActivity>(ActivityNames.RegisterModelVersion);
@@ -103,6 +104,7 @@ public static class ActivityCatalog
         services.AddTransient<StoreStepCacheActivity>();
         services.AddTransient<RecordLineageActivity>();
         services.AddTransient<EvaluateModelActivity>();
+        services.AddTransient<CrossValidateBaselinesActivity>();
         services.AddTransient<ExportModelActivity>();
         services.AddTransient<GetModelAliasActivity>();
         services.AddTransient<RegisterModelVersionActivity>();

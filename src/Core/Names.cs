@@ -39,6 +39,9 @@ public static class ActivityNames
     public const string StoreStepCache = "StoreStepCache";
     public const string RecordLineage = "RecordLineage";
     public const string EvaluateModel = "EvaluateModel";
+
+    /// <summary>Majority-class and logistic-regression baselines on the cross-validation folds of train+val.</summary>
+    public const string CrossValidateBaselines = "CrossValidateBaselines";
     public const string ExportModel = "ExportModel";
     public const string GetModelAlias = "GetModelAlias";
     public const string RegisterModelVersion = "RegisterModelVersion";
@@ -61,6 +64,9 @@ public static class InstanceIds
     public static string Trial(string sweepId, int index) => $"{sweepId}-t{index:D3}";
 
     public static string Retrain(string runId) => $"{runId}-retrain";
+
+    /// <summary>The pipeline's cross-validation of the best configuration (folds are <c>{id}-f0</c>…).</summary>
+    public static string CrossValidation(string runId) => $"{runId}-cv";
 
     /// <summary>The pipeline run a sweep belongs to, when its id follows <see cref="Sweep"/>; otherwise null.</summary>
     public static string? RunOfSweep(string sweepId) =>

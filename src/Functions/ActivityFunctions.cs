@@ -95,6 +95,10 @@ public static class ActivityFunctions
     public static Task<EvaluateModelResult> EvaluateModel([ActivityTrigger] EvaluateModelInput input, FunctionContext context) =>
         Run<EvaluateModelActivity, EvaluateModelInput, EvaluateModelResult>(ActivityNames.EvaluateModel, input, context);
 
+    [Function(ActivityNames.CrossValidateBaselines)]
+    public static Task<CrossValidateBaselinesResult> CrossValidateBaselines([ActivityTrigger] CrossValidateBaselinesInput input, FunctionContext context) =>
+        Run<CrossValidateBaselinesActivity, CrossValidateBaselinesInput, CrossValidateBaselinesResult>(ActivityNames.CrossValidateBaselines, input, context);
+
     [Function(ActivityNames.ExportModel)]
     public static Task<ExportModelResult> ExportModel([ActivityTrigger] ExportModelInput input, FunctionContext context) =>
         Run<ExportModelActivity, ExportModelInput, ExportModelResult>(ActivityNames.ExportModel, input, context);

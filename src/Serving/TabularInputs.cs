@@ -1,4 +1,5 @@
 using System.Globalization;
+using MlFunctions.Core.Datasets.Mail;
 using MlFunctions.Core.Metrics;
 using MlFunctions.Core.Transforms;
 using MlFunctions.Serving.Protocol;
@@ -39,6 +40,8 @@ internal static class TabularInputs
         }
 
         var columns = table.Columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        if (table.HasText && !columns.Contains(MailFields.Message) && byName.Remove(MailFields.Message, out var raw))
+            ExpandMessage(raw, byName, table, problems);
         var unknown = byName.Keys.Where(k => !columns.Contains(k)).ToList();
         if (unknown.Count > 0)
             problems.Add($"unknown input(s) {string.Join(", ", unknown.Select(u => $"'{u}'"))}; the model takes the raw columns: {string.Join(", ", table.Columns.Select(c => c.Name))}");
@@ -86,6 +89,36 @@ internal static class TabularInputs
         }
 
         return new InferTensor(modelInput, Datatype.FP32, [rows, width], encoded);
+    }
+
+    /// <summary>
+    /// A text model's raw-message input: <c>message</c> (BYTES [n], each an RFC 5322 message, an mbox <c>From </c> line
+    /// allowed) is parsed by the ingest's <see cref="MailParser"/> into the columns it derives (subject, body, list, hour,
+    /// weekday); a column also sent by name wins, and a column neither sent nor derived (e.g. <c>posted_before</c>,
+    /// which needs the archive's history) is a missing value that the stored transform imputes.
+    /// </summary>
+    private static void ExpandMessage(InferTensor raw, Dictionary<string, InferTensor> byName, TabularTransform table, List<string> problems)
+    {
+        if (raw.Data is not string[] messages || raw.Shape.Length is < 1 or > 2 || (raw.Shape.Length == 2 && raw.Shape[1] != 1) || messages.Length != raw.Shape[0])
+        {
+            problems.Add($"input '{MailFields.Message}' is the raw RFC 5322 message: send it as BYTES with shape [n], not {raw.Datatype} [{string.Join(",", raw.Shape)}]");
+            return;
+        }
+
+        var fields = new IReadOnlyDictionary<string, string>?[messages.Length];
+        for (var r = 0; r < messages.Length; r++)
+        {
+            var (message, reason) = MailParser.ParseRaw(messages[r]);
+            if (message is null)
+                problems.Add($"input '{MailFields.Message}' row {r} is not a usable mail message: {reason}");
+            fields[r] = message?.Fields();
+        }
+
+        foreach (var column in table.Columns.Where(c => !byName.ContainsKey(c.Name)))
+        {
+            var values = fields.Select(f => f is not null && f.TryGetValue(column.Name, out var v) ? v : "").ToArray();
+            byName[column.Name] = new InferTensor(column.Name, Datatype.BYTES, [messages.Length], values);
+        }
     }
 
     /// <summary>The label and probability outputs for logits [n, classes].</summary>

@@ -81,6 +81,9 @@ public sealed record PipelineSweep
     public IReadOnlyList<ParameterSpec>? Parameters { get; init; }
 
     public long Seed { get; init; } = 1;
+
+    /// <summary>The trial metric the sweep maximizes: null is <c>val_accuracy</c>; <c>val_auc</c> for binary classifiers (the worker reports it per epoch).</summary>
+    public string? Objective { get; init; }
 }
 
 /// <summary>The promotion rule: the candidate must beat the champion on <see cref="Metric"/> by <see cref="Margin"/>.</summary>
@@ -130,6 +133,13 @@ public sealed record PipelineSpec
     public string Alias { get; init; } = "champion";
 
     public bool Cache { get; init; } = true;
+
+    /// <summary>
+    /// Tables, two classes: after the sweep, the best configuration is cross-validated on this many stratified folds of
+    /// train+val (k worker runs of <see cref="RetrainEpochs"/>: <c>cv_auc</c>, <c>cv_auc_std</c>, …) and the majority-class
+    /// and logistic-regression baselines are fitted on the same folds (<c>baseline_auc</c>, <c>logreg_auc</c>). 0: neither.
+    /// </summary>
+    public int CrossValidationFolds { get; init; }
 
     /// <summary>What started the run: http, blob or timer (recorded in lineage and the report).</summary>
     public string Trigger { get; init; } = "http";
@@ -204,6 +214,10 @@ public sealed record PipelineSpec
             problems.Add($"sweep.parallelTrials must be at least 1, got {Sweep.ParallelTrials}");
         if (Sweep.Epochs is < 1 or > 500)
             problems.Add($"sweep.epochs must be between 1 and 500, got {Sweep.Epochs}");
+        if (CrossValidationFolds != 0 && (CrossValidationFolds is < 2 or > 20 || !DatasetKinds.IsTable(Dataset.Kind)))
+            problems.Add($"crossValidationFolds is 0 (off) or 2..20 folds of a tabular or text dataset, got {CrossValidationFolds} for '{Dataset.Kind}'");
+        if (Sweep.Objective is { } objective && !objective.StartsWith("val_", StringComparison.Ordinal))
+            problems.Add($"sweep.objective must be a held-out trial metric (val_accuracy, val_auc, val_f1, val_loss …), got '{objective}'");
         if (string.IsNullOrWhiteSpace(Model))
             problems.Add("model (the model family, e.g. \"mlp\") is required");
         problems.AddRange(SweepSpecFor(new PreparedDataRef("prepared", "x", "x")).Validate().Select(p => "sweep: " + p));
@@ -309,7 +323,7 @@ public sealed record PipelineSpec
             Name = $"{RegisteredModel}-sweep",
             Parameters = Sweep.Parameters ?? DefaultSpace(),
             Algorithm = Sweep.Algorithm,
-            Objective = new SweepObjective(TrialMetrics.ValAccuracy, ObjectiveDirection.Maximize, AdditionalMetrics: [TrialMetrics.ValLoss, TrialMetrics.TrainLoss]),
+            Objective = new SweepObjective(Sweep.Objective ?? TrialMetrics.ValAccuracy, Sweep.Objective == TrialMetrics.ValLoss ? ObjectiveDirection.Minimize : ObjectiveDirection.Maximize, AdditionalMetrics: [TrialMetrics.ValLoss, TrialMetrics.TrainLoss]),
             ParallelTrialCount = Sweep.ParallelTrials,
             MaxTrialCount = Sweep.MaxTrials,
             MaxFailedTrialCount = Math.Max(1, Sweep.MaxTrials / 3),

@@ -58,13 +58,17 @@ public sealed record TrainingJob
 }
 
 /// <summary>
-/// Fold <see cref="Index"/> (0-based) of <see cref="Count"/>. Sample i of train+val belongs to fold
-/// i mod Count: the prepared splits are already shuffled and stratified, so interleaving keeps each fold's
-/// class balance without another shuffle.
+/// Fold <see cref="Index"/> (0-based) of <see cref="Count"/> over train+val (train's samples, then val's).
+/// The assignment is stratified (<see cref="Datasets.StratifiedSplitter.Folds"/>, seed <see cref="AssignmentSeed"/>):
+/// prepared splits keep the source's row order (a mailing list's is by month), so i mod k would not keep each fold's
+/// class balance. The worker's folds and the pipeline's baselines both call <see cref="Assign"/>, so they are the same folds.
 /// </summary>
 public sealed record CrossValidationFold(int Index, int Count)
 {
-    public bool Holds(int sample) => sample % Count == Index;
+    public const long AssignmentSeed = 1;
+
+    /// <summary>The fold of every sample, from the labels of train+val in order.</summary>
+    public int[] Assign(ReadOnlySpan<int> labels) => Datasets.StratifiedSplitter.Folds(labels, Count, AssignmentSeed);
 }
 
 /// <summary>Model hyperparameters. Fields a model does not use are ignored by it.</summary>

@@ -49,8 +49,9 @@ public sealed record PreparedSplit(string Name, int[] SampleShape, byte[] Featur
     /// <summary>Splits this set into (train, held-out) for one cross-validation fold.</summary>
     public (PreparedSplit Train, PreparedSplit HeldOut) Fold(CrossValidationFold fold)
     {
-        var held = Enumerable.Range(0, Count).Where(fold.Holds).ToArray();
-        var kept = Enumerable.Range(0, Count).Where(i => !fold.Holds(i)).ToArray();
+        var folds = fold.Assign(Labels);
+        var held = Enumerable.Range(0, Count).Where(i => folds[i] == fold.Index).ToArray();
+        var kept = Enumerable.Range(0, Count).Where(i => folds[i] != fold.Index).ToArray();
         return (Select($"{Name}-without-fold{fold.Index}", kept), Select($"{Name}-fold{fold.Index}", held));
     }
 

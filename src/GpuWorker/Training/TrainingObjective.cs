@@ -119,7 +119,31 @@ public sealed class ClassificationObjective : ITrainingObjective
     public EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model)
     {
         var (loss, accuracy) = EpochTrainer.Evaluate(model, _evalX, _evalY, lossFunction: _loss);
-        return new EvaluationResult(loss, accuracy, null);
+        return new EvaluationResult(loss, accuracy, _data.Classes == 2 ? BinaryMetrics(model) : null);
+    }
+
+    /// <summary>
+    /// Two classes: ROC AUC and F1 of the held-out logits (<see cref="ClassificationMetrics"/>, as evaluation and the
+    /// gate compute them), so cross-validation folds report AUC as <c>val_auc</c>. One extra forward pass over the
+    /// held-out split (a few hundred rows for a text or tabular job); multi-class jobs (MNIST) skip it.
+    /// </summary>
+    private Dictionary<string, double> BinaryMetrics(nn.Module<Tensor, Tensor> model)
+    {
+        var n = _evalX.shape[0];
+        var metrics = new ClassificationMetrics(2);
+        if (n == 0)
+            return new Dictionary<string, double>(StringComparer.Ordinal);
+        model.eval();
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            var logits = model.forward(_evalX).to(CPU).to_type(ScalarType.Float32).data<float>().ToArray();
+            var labels = _evalY.to(CPU).data<long>().ToArray();
+            for (var i = 0; i < labels.Length; i++)
+                metrics.Add(logits.AsSpan(i * 2, 2), (int)labels[i]);
+        }
+
+        return metrics.ToDictionary().Where(kv => kv.Key is MetricNames.Auc or MetricNames.F1).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
     }
 
     public Tensor ParityBatch(int limit)

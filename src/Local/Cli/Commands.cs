@@ -19,7 +19,7 @@ public static class Commands
           serve                 run the host (engine, Azurite if AzureWebJobsStorage is unset, HTTP) until Ctrl-C
           probe                 run the host, start a FanOutProbe through its HTTP API, print the result
                                   --count N (default 100)  --delay-ms D (default 0)  --sequential  --keep-serving
-        """ + "\n" + MnistCommand.Usage + RunCommand.Usage + "\n" + RecommenderCommand.Usage + "\n" + """
+        """ + "\n" + MnistCommand.Usage + RunCommand.Usage + "\n" + RecommenderCommand.Usage + "\n" + MailingListCommand.Usage + "\n" + """
 
         options for every command:
           --urls URL            where HTTP listens (default http://127.0.0.1:7071)
@@ -47,6 +47,7 @@ public static class Commands
                 "mnist" => await MnistCommand.RunAsync(rest),
                 "run" => await RunCommand.RunAsync(rest),
                 "recommender" => await RecommenderCommand.RunAsync(rest),
+                "mailing-list" => await MailingListCommand.RunAsync(rest),
                 "-h" or "--help" or "help" => Print(Usage, 0),
                 null => Print(Usage, 2),
                 _ => Print($"unknown command '{command}'\n\n{Usage}", 2),

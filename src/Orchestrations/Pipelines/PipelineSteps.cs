@@ -38,6 +38,19 @@ public static class PipelineSteps
     public static readonly PipelineStep<EvaluateModelInput, EvaluateModelResult> Evaluate =
         PipelineStep<EvaluateModelInput, EvaluateModelResult>.Activity("evaluate", "v2", ActivityNames.EvaluateModel, i => new { i.OnnxSha256, data = i.Data.ContentHash, i.Split, i.MaxSamples, i.Transform });
 
+    // The best configuration on k stratified folds of train+val, and the baselines on the same folds (#12).
+    public static readonly PipelineStep<CrossValidationInput, TrialOutcome> CrossValidateBest =
+        PipelineStep<CrossValidationInput, TrialOutcome>.SubOrchestration("cross-validate", "v1", OrchestrationNames.CrossValidate, i => new
+        {
+            data = i.Job!.Data.ContentHash,
+            i.Folds,
+            i.Job.Model,
+            i.Job.Hyperparameters,
+        });
+
+    public static readonly PipelineStep<CrossValidateBaselinesInput, CrossValidateBaselinesResult> Baselines =
+        PipelineStep<CrossValidateBaselinesInput, CrossValidateBaselinesResult>.Activity("baselines", "v1", ActivityNames.CrossValidateBaselines, i => new { data = i.Data.ContentHash, i.Folds });
+
     public static readonly PipelineStep<GetModelAliasInput, ModelVersion?> GetChampion =
         PipelineStep<GetModelAliasInput, ModelVersion?>.Activity("get-champion", "v1", ActivityNames.GetModelAlias, i => i);
 

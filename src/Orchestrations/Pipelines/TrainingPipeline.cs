@@ -36,7 +36,8 @@ public static class TrainingPipeline
         SweepResult? sweep = null;
         string? datasetVersion = null;
 
-        void Progress(string step) => context.SetCustomStatus(new PipelineProgress(step, run.Lineage.Count, StepsTotal, sweep?.Best?.Objective, metrics.GetValueOrDefault(spec.GateMetric)));
+        var stepsTotal = StepsTotal + (spec.CrossValidationFolds > 0 ? 2 : 0);
+        void Progress(string step) => context.SetCustomStatus(new PipelineProgress(step, run.Lineage.Count, stepsTotal, sweep?.Best?.Objective, metrics.GetValueOrDefault(spec.GateMetric)));
 
         await run.RunWithExitHandlerAsync(
             async () =>
@@ -52,6 +53,28 @@ public static class TrainingPipeline
                 Progress("sweep");
                 sweep = await run.StepAsync(Sweep, new SweepInput(spec.SweepSpecFor(prepared.Data)), Child(InstanceIds.Sweep(runId)));
                 var best = sweep.Best ?? throw new InvalidOperationException($"the sweep finished without a successful trial: {sweep.Reason}");
+
+                if (spec.CrossValidationFolds > 0)
+                {
+                    // The configuration that ships, trained as the retrain is (retrainEpochs), on k stratified folds of
+                    // train+val; the baselines on the very same folds. Reported as cv_*, baseline_* and logreg_*.
+                    Progress("cross-validate");
+                    var cvJob = TrialJobs.ForTrial(spec.JobTemplate(prepared.Data), InstanceIds.CrossValidation(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId, ["pipeline"] = spec.Name });
+                    cvJob = cvJob with { ExportOnnx = false, Hyperparameters = cvJob.Hyperparameters with { Epochs = spec.RetrainEpochs } };
+                    var cv = await run.StepAsync(CrossValidateBest, new CrossValidationInput(InstanceIds.CrossValidation(runId), spec.CrossValidationFolds, cvJob, null), Child(InstanceIds.CrossValidation(runId)));
+                    foreach (var (k, v) in cv.Metrics.Where(kv => kv.Key.StartsWith("val_", StringComparison.Ordinal)))
+                        metrics[$"cv_{k[4..]}"] = v;
+                    for (var f = 0; f < (cv.CrossValidation?.PerFold.Count ?? 0); f++)
+                    {
+                        if (cv.CrossValidation!.PerFold[f].TryGetValue("val_auc", out var foldAuc))
+                            metrics[$"cv_auc_f{f}"] = foldAuc;
+                    }
+
+                    Progress("baselines");
+                    var baselines = await run.StepAsync(Baselines, new CrossValidateBaselinesInput(prepared.Data, spec.CrossValidationFolds));
+                    foreach (var (k, v) in baselines.Metrics)
+                        metrics[k] = v;
+                }
 
                 Progress("retrain");
                 var job = TrialJobs.ForTrial(spec.JobTemplate(prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId, ["pipeline"] = spec.Name });
@@ -88,7 +111,10 @@ public static class TrainingPipeline
                     Metric = spec.GateMetric,
                     Value = value,
                     ChampionValue = championValue,
-                    Metrics = evaluation.Metrics,
+                    Metrics = spec.CrossValidationFolds > 0
+                        ? evaluation.Metrics.Concat(metrics.Where(kv => kv.Key.StartsWith("cv_", StringComparison.Ordinal) || kv.Key.StartsWith("baseline_", StringComparison.Ordinal) || kv.Key.StartsWith("logreg_", StringComparison.Ordinal)))
+                            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
+                        : evaluation.Metrics,
                     Model = model,
                     Sweep = sweep,
                     Data = prepared.Data,

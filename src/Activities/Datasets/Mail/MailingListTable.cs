@@ -1,5 +1,5 @@
-using System.Globalization;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Datasets.Mail;
 
 namespace MlFunctions.Activities.Datasets.Mail;
 
@@ -64,7 +64,9 @@ public static class MailingListTable
 {
     public const string Label = "answered";
 
-    public static readonly IReadOnlyList<string> Header = ["subject", "body", "list", "hour", "weekday", "posted_before", Label];
+    public const string PostedBefore = "posted_before";
+
+    public static readonly IReadOnlyList<string> Header = [MailFields.Subject, MailFields.Body, MailFields.List, MailFields.Hour, MailFields.Weekday, PostedBefore, Label];
 
     /// <summary>The columns a spec over this table names.</summary>
     public static TabularColumns Columns { get; } = new()
@@ -157,13 +159,14 @@ public static class MailingListTable
             }
 
             var postedBefore = firstPost.TryGetValue(m.FromAddress, out var first) && first < m.Date;
+            var fields = m.Fields();
             rows.Add(new CsvRecord(m.File, m.Index + 1,
             [
-                m.Subject,
-                m.Body,
-                m.List,
-                m.Date.Hour.ToString(CultureInfo.InvariantCulture),
-                m.Date.DayOfWeek.ToString()[..3].ToLowerInvariant(),
+                fields[MailFields.Subject],
+                fields[MailFields.Body],
+                fields[MailFields.List],
+                fields[MailFields.Hour],
+                fields[MailFields.Weekday],
                 postedBefore ? "1" : "0",
                 isAnswered ? "yes" : "no",
             ]));
