@@ -225,7 +225,10 @@ public sealed record SweepSpec
             }
         }
 
-        var metrics = TrialMetrics.TrainingMetricNames;
+        // Task metrics the worker reports per epoch as val_{name} (val_auc for two classes, val_hr@10 for ranking) count too.
+        var metrics = TrialMetrics.TrainingMetricNames
+            .Concat(Metrics.MetricNames.Classification.Concat(Metrics.MetricNames.Ranking).Append(Metrics.MetricNames.Rmse).Select(m => $"val_{m}"))
+            .Distinct(StringComparer.Ordinal).ToList();
         if (Objective is not null && !metrics.Contains(Objective.Metric))
         {
             yield return $"objective.metric '{Objective.Metric}' is not a training metric; known: {string.Join(", ", metrics)}";
