@@ -82,6 +82,9 @@ public sealed record PipelineSweep
 
     public long Seed { get; init; } = 1;
 
+    /// <summary>Scores every trial by k-fold cross-validation of train+val (the sweep's <c>crossValidationFolds</c>) instead of the val split; null: the val split.</summary>
+    public int? CrossValidationFolds { get; init; }
+
     /// <summary>The trial metric the sweep maximizes: null is <c>val_accuracy</c>; <c>val_auc</c> for binary classifiers (the worker reports it per epoch).</summary>
     public string? Objective { get; init; }
 }
@@ -327,6 +330,7 @@ public sealed record PipelineSpec
             ParallelTrialCount = Sweep.ParallelTrials,
             MaxTrialCount = Sweep.MaxTrials,
             MaxFailedTrialCount = Math.Max(1, Sweep.MaxTrials / 3),
+            CrossValidationFolds = Sweep.CrossValidationFolds,
             TrialTimeoutSeconds = 6 * 3600,
             Seed = Sweep.Seed,
             Trial = new TrialTemplate

