@@ -23,6 +23,7 @@ public sealed class AlgorithmContractTests
         ["cmaes"] = null,
         ["auto"] = null,
         ["hyperband"] = new Dictionary<string, string> { ["maxEpochs"] = "9" },
+        ["pbt"] = new Dictionary<string, string> { ["population"] = "8", ["generations"] = "5", ["frozen"] = "" },
     };
 
     /// <summary>Low when x is near 0.3 and the optimizer is sgd; width barely matters.</summary>
@@ -108,12 +109,12 @@ public sealed class AlgorithmContractTests
     [Fact]
     public void Registry_is_case_insensitive_and_names_the_known_algorithms_on_a_miss()
     {
-        Assert.Equal(["grid", "random", "sobol", "tpe", "gp", "cmaes", "hyperband", "auto"], SuggestionAlgorithms.Names);
+        Assert.Equal(["grid", "random", "sobol", "tpe", "gp", "cmaes", "hyperband", "pbt", "auto"], SuggestionAlgorithms.Names);
         Assert.Equal("tpe", SuggestionAlgorithms.Get("TPE").Name);
         Assert.Equal("hyperband", SuggestionAlgorithms.Get(" HyperBand ").Name);
         var error = Assert.Throws<ArgumentException>(() => SuggestionAlgorithms.Get("bayes"));
         Assert.Contains("'bayes'", error.Message, StringComparison.Ordinal);
-        Assert.Contains("grid, random, sobol, tpe, gp, cmaes, hyperband, auto", error.Message, StringComparison.Ordinal);
+        Assert.Contains("grid, random, sobol, tpe, gp, cmaes, hyperband, pbt, auto", error.Message, StringComparison.Ordinal);
         Assert.Contains(SuggestionAlgorithms.Get("tpe").ValidateSettings(Space, new Dictionary<string, string> { ["gama"] = "0.2" }), p => p.Contains("'gama'", StringComparison.Ordinal));
     }
 

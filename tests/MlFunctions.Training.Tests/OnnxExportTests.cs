@@ -34,6 +34,49 @@ public sealed class OnnxExportTests
         Assert.Equal(-1, session.InputMetadata["input"].Dimensions[0]);
     }
 
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("cnn")]
+    public void BatchNormExportsItsRunningStatisticsAndMatchesTorchSharpInEvalMode(string name)
+    {
+        set_num_threads(2);
+        manual_seed(9);
+        var definition = ModelZoo.Get(name);
+        using var model = definition.Build(new HyperParameters { HiddenSizes = [32, 16], Channels = [4, 8], BatchNorm = true }, [1, 28, 28], 10);
+        Assert.Contains(model.named_children(), c => c.name.StartsWith("bn", StringComparison.Ordinal));
+
+        // Training-mode forwards on shifted, scaled inputs move the running statistics away from 0 and 1, and the
+        // affine parameters are perturbed: an exporter that dropped either, or used batch statistics, would differ.
+        model.train();
+        using (no_grad())
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                using var warm = (randn(32, 1, 28, 28) * 3) + 2;
+                model.forward(warm).Dispose();
+            }
+
+            foreach (var (parameter, value) in model.named_parameters())
+            {
+                if (parameter.Contains(".weight", StringComparison.Ordinal) || parameter.Contains(".bias", StringComparison.Ordinal))
+                    value.add_(randn_like(value) * 0.1);
+            }
+        }
+
+        model.eval();
+        var onnx = OnnxExporter.ToModelBytes(definition.ExportOnnx(model, [1, 28, 28]), 10, name);
+        var proto = global::Onnx.ModelProto.Parser.ParseFrom(onnx);
+        Assert.Contains(proto.Graph.Node, n => n.OpType == "BatchNormalization");
+        Assert.Contains(proto.Graph.Initializer, t => t.Name.EndsWith(".running_var", StringComparison.Ordinal));
+        foreach (var batch in new[] { 1, 9 })
+        {
+            using var x = (randn(batch, 1, 28, 28) * 3) + 2;
+            var parity = OnnxParityCheck.Run(onnx, model, x);
+            Assert.True(parity.MaxAbsLogitDiff <= 1e-4, $"{name} with BatchNorm, batch {batch}: max |Δlogit| {parity.MaxAbsLogitDiff}");
+            Assert.True(parity.ArgmaxIdentical);
+        }
+    }
+
     [Fact]
     public void UnmappableLayerFailsTheExportLoudly()
     {

@@ -15,9 +15,12 @@ namespace MlFunctions.Training.Tests;
 /// </summary>
 public sealed class ResumeAndKillTests
 {
-    // CNN with dropout: the reproduction covers the shuffle and the dropout RNG, and Adam's optimizer state.
+    // CNN with dropout, BatchNorm and augmentation: the reproduction covers the shuffle, the dropout RNG, the
+    // augmentation draws, BatchNorm's running statistics (a buffer in the checkpoint) and Adam's optimizer state.
     private static HyperParameters CnnHp => new()
     {
+        BatchNorm = true,
+        Augment = 0.5,
         Channels = [8, 16],
         HiddenSizes = [64],
         Dropout = 0.25,

@@ -13,6 +13,7 @@ public static class SuggestionAlgorithms
         new GaussianProcessSearch(),
         new CmaEsSearch(),
         new HyperbandSearch(),
+        new PbtSearch(),
         new AutoSearch(),
     ];
 

@@ -29,8 +29,11 @@ public sealed record TrialObservation(
     int? Budget = null,
     string? Bracket = null);
 
-/// <summary>The next configuration to run. <see cref="Budget"/> and <see cref="Bracket"/> are Hyperband's.</summary>
-public sealed record Suggestion(ParameterSet Parameters, int? Budget = null, string? Bracket = null);
+/// <summary>
+/// The next configuration to run. <see cref="Budget"/> and <see cref="Bracket"/> are Hyperband's and PBT's;
+/// <see cref="Parent"/> (PBT) is the trial whose newest checkpoint this trial starts from instead of a fresh network.
+/// </summary>
+public sealed record Suggestion(ParameterSet Parameters, int? Budget = null, string? Bracket = null, string? Parent = null);
 
 /// <summary>
 /// An ask: the space, everything observed so far (finished and running trials), how many suggestions
@@ -59,7 +62,7 @@ public sealed record SuggestionResult(IReadOnlyList<Suggestion> Suggestions, boo
 /// </summary>
 public interface ISuggestionAlgorithm
 {
-    /// <summary>The spec's name for it: grid, random, sobol, tpe, gp, cmaes, hyperband, auto.</summary>
+    /// <summary>The spec's name for it: grid, random, sobol, tpe, gp, cmaes, hyperband, pbt, auto.</summary>
     string Name { get; }
 
     /// <summary>Problems with algorithm-specific settings for this space (empty when fine).</summary>

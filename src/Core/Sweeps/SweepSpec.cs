@@ -62,7 +62,7 @@ public sealed record SweepSpec
     public required IReadOnlyList<ParameterSpec> Parameters { get; init; }
 
     /// <summary>
-    /// grid, random, sobol, tpe, gp, cmaes, hyperband or auto (the default: it picks TPE, GP-EI or CMA-ES
+    /// grid, random, sobol, tpe, gp, cmaes, hyperband, pbt (population-based training, <see cref="PbtSearch"/>) or auto (the default: it picks TPE, GP-EI or CMA-ES
     /// from the space and the trials so far; see <see cref="AutoSearch"/>).
     /// </summary>
     public string Algorithm { get; init; } = "auto";

@@ -158,7 +158,7 @@ public sealed class SettingsReader
         return value;
     }
 
-    private bool TryGetRaw(string name, out string value)
+    public bool TryGetRaw(string name, out string value)
     {
         foreach (var pair in _settings)
         {

@@ -13,6 +13,7 @@ public static class TrialJobs
     [
         "model", "learningRate", "batchSize", "dropout", "weightDecay", "momentum", "optimizer", "epochs",
         "hiddenSize", "hiddenLayers", "channels", "embeddingSize", "negatives", "loss",
+        "batchNorm", "augment",
     ];
 
     /// <summary>
@@ -56,6 +57,11 @@ public static class TrialJobs
             hp = hp with { Negatives = p.GetInt("negatives") };
         if (p.TryGetValue("loss", out var loss))
             hp = hp with { Loss = loss };
+
+        if (p.TryGetValue("batchNorm", out var batchNorm))
+            hp = hp with { BatchNorm = bool.TryParse(batchNorm, out var on) ? on : throw new ArgumentException($"parameter batchNorm must be true or false, got '{batchNorm}'") };
+        if (p.ContainsKey("augment"))
+            hp = hp with { Augment = p.GetDouble("augment") };
 
         if (budget is { } epochs)
             hp = hp with { Epochs = epochs };

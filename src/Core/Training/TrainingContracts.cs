@@ -55,6 +55,13 @@ public sealed record TrainingJob
     /// (its manifest's <c>objective</c>), and data without one is classification, as before tasks existed.
     /// </summary>
     public string? Objective { get; init; }
+
+    /// <summary>
+    /// Population-based training's exploit step: when this job has no checkpoint of its own yet, it starts from the
+    /// newest checkpoint of job <see cref="WarmStartFrom"/> (weights, optimizer state, epochs done and their history)
+    /// with its own hyperparameters, instead of from a fresh network. The two must build the same network.
+    /// </summary>
+    public string? WarmStartFrom { get; init; }
 }
 
 /// <summary>
@@ -103,6 +110,19 @@ public sealed record HyperParameters
     public string LrSchedule { get; init; } = "constant";
 
     public long Seed { get; init; } = 1;
+
+    /// <summary>
+    /// BatchNorm after each convolution (CNN) or hidden linear layer (MLP, CNN's hidden layer): batch statistics
+    /// in training, the running statistics in evaluation, export and serving (ONNX BatchNormalization).
+    /// </summary>
+    public bool BatchNorm { get; init; }
+
+    /// <summary>
+    /// Image augmentation strength, 0 (off) to 1: each training batch gets a random affine transform per image of up
+    /// to ±12°·s rotation, ±10%·s scale and ±3·s pixels shift on 28 px (scaled with the image). Drawn from a
+    /// generator seeded by (seed, epoch), so a resumed job sees the same batches; never applied in evaluation or serving.
+    /// </summary>
+    public double Augment { get; init; }
 
     /// <summary>Cap on training samples per epoch (0 = all); keeps CI runs small.</summary>
     public int MaxTrainSamples { get; init; }

@@ -6,8 +6,10 @@ using static TorchSharp.torch;
 namespace MlFunctions.GpuWorker.Models;
 
 /// <summary>
-/// (Conv3x3 pad 1 → ReLU → MaxPool2)* per entry of Channels → Flatten → Dropout → Linear(128) → ReLU → Linear.
-/// The classic small MNIST CNN; the hidden width is HiddenSizes[0].
+/// (Conv3x3 pad 1 → [BatchNorm2d] → ReLU → MaxPool2)* per entry of Channels → Flatten → Dropout → Linear(128) →
+/// [BatchNorm1d] → ReLU → Linear. The classic small MNIST CNN; the hidden width is HiddenSizes[0]; the BatchNorm
+/// layers are there when <see cref="HyperParameters.BatchNorm"/> is set (the convolution then has no bias: the
+/// BatchNorm's shift replaces it).
 /// </summary>
 public sealed class CnnModel : IModelDefinition
 {
@@ -25,7 +27,9 @@ public sealed class CnnModel : IModelDefinition
         {
             if (height < 2 || width < 2)
                 throw new JobValidationException($"cnn: {hp.Channels.Count} pooling blocks shrink {sampleShape[1]}x{sampleShape[2]} inputs below 1x1.");
-            layers.Add(($"conv{i + 1}", nn.Conv2d(channels, hp.Channels[i], 3, padding: 1)));
+            layers.Add(($"conv{i + 1}", nn.Conv2d(channels, hp.Channels[i], 3, padding: 1, bias: !hp.BatchNorm)));
+            if (hp.BatchNorm)
+                layers.Add(($"bn{i + 1}", nn.BatchNorm2d(hp.Channels[i])));
             layers.Add(($"relu{i + 1}", nn.ReLU()));
             layers.Add(($"pool{i + 1}", nn.MaxPool2d(2)));
             channels = hp.Channels[i];
@@ -38,6 +42,8 @@ public sealed class CnnModel : IModelDefinition
         if (hp.Dropout > 0)
             layers.Add(("dropout", nn.Dropout(hp.Dropout)));
         layers.Add(("fc1", nn.Linear(channels * height * width, hidden)));
+        if (hp.BatchNorm)
+            layers.Add(("bn_fc", nn.BatchNorm1d(hidden)));
         layers.Add(("relu_fc", nn.ReLU()));
         layers.Add(("out", nn.Linear(hidden, classes)));
         return nn.Sequential(layers);

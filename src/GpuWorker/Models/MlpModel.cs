@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace MlFunctions.GpuWorker.Models;
 
-/// <summary>Flatten → (Linear → ReLU → Dropout)* → Linear. Hyperparameters: HiddenSizes, Dropout.</summary>
+/// <summary>Flatten → (Linear → [BatchNorm1d] → ReLU → Dropout)* → Linear. Hyperparameters: HiddenSizes, Dropout, BatchNorm.</summary>
 public sealed class MlpModel : IModelDefinition
 {
     public string Name => "mlp";
@@ -19,6 +19,8 @@ public sealed class MlpModel : IModelDefinition
         for (var i = 0; i < hp.HiddenSizes.Count; i++)
         {
             layers.Add(($"fc{i + 1}", nn.Linear(inputs, hp.HiddenSizes[i])));
+            if (hp.BatchNorm)
+                layers.Add(($"bn{i + 1}", nn.BatchNorm1d(hp.HiddenSizes[i])));
             layers.Add(($"relu{i + 1}", nn.ReLU()));
             if (hp.Dropout > 0)
                 layers.Add(($"dropout{i + 1}", nn.Dropout(hp.Dropout)));

@@ -151,6 +151,23 @@ public static class OnnxExporter
                 break;
             }
 
+            case BatchNorm2d or BatchNorm1d:
+            {
+                // Inference semantics, as torch.onnx exports a module in eval mode: y = (x − running_mean) /
+                // sqrt(running_var + eps) · weight + bias over axis 1 (channels, or the features of [N, C]).
+                var norm = (NormBase)module;
+                if (norm.running_mean is not { } mean || norm.running_var is not { } variance)
+                    throw new OnnxExportException($"layer '{name}' ({module.GetType().Name}): track_running_stats is off, so inference would use batch statistics; only running statistics are exported.");
+                var features = mean.shape[0];
+                using var ones = torch.ones(features);
+                using var zeros = torch.zeros(features);
+                var scale = graph.AddInitializer($"{name}.weight", norm.weight is { } w ? w : ones);
+                var shift = graph.AddInitializer($"{name}.bias", norm.bias is { } b ? b : zeros);
+                var inputs = new List<string> { graph.Current, scale, shift, graph.AddInitializer($"{name}.running_mean", mean), graph.AddInitializer($"{name}.running_var", variance) };
+                graph.AddNode("BatchNormalization", name, inputs, new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = (float)norm.eps });
+                break;
+            }
+
             case ReLU:
                 graph.AddNode("Relu", name, [graph.Current]);
                 break;
@@ -184,7 +201,7 @@ public static class OnnxExporter
 
             default:
                 throw new OnnxExportException(
-                    $"layer '{name}' of type {module.GetType().Name} has no ONNX mapping; the exporter maps Linear, Conv2d, MaxPool2d, ReLU, Sigmoid, Flatten, Dropout and Sequential. Add a mapping in OnnxExporter.MapModule (or override IModelDefinition.ExportOnnx) before using it.");
+                    $"layer '{name}' of type {module.GetType().Name} has no ONNX mapping; the exporter maps Linear, Conv2d, BatchNorm1d/2d, MaxPool2d, ReLU, Sigmoid, Flatten, Dropout and Sequential. Add a mapping in OnnxExporter.MapModule (or override IModelDefinition.ExportOnnx) before using it.");
         }
     }
 

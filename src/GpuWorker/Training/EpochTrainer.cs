@@ -39,7 +39,8 @@ public static class EpochTrainer
 
     /// <summary>
     /// Trains one epoch over <paramref name="features"/>/<paramref name="labels"/> (already on the model's device) in
-    /// the order of a permutation seeded by (seed, epoch). Returns the sample-weighted mean loss and the wall time.
+    /// the order of a permutation seeded by (seed, epoch), each batch through <paramref name="augment"/> when given
+    /// (training only: <see cref="Evaluate"/> never augments). Returns the sample-weighted mean loss and the wall time.
     /// </summary>
     public static (double Loss, double Seconds) TrainEpoch(
         nn.Module<Tensor, Tensor> model,
@@ -51,7 +52,8 @@ public static class EpochTrainer
         int epoch,
         Action<long>? onBatch = null,
         CancellationToken cancellation = default,
-        LossFunction? lossFunction = null)
+        LossFunction? lossFunction = null,
+        Func<Tensor, Tensor>? augment = null)
     {
         lossFunction ??= CrossEntropy;
         var device = features.device;
@@ -78,6 +80,8 @@ public static class EpochTrainer
             var count = Math.Min(batchSize, n - start);
             var index = permutation.narrow(0, start, count);
             var x = features.index_select(0, index);
+            if (augment is not null)
+                x = augment(x);
             var y = labels.index_select(0, index);
             optimizer.zero_grad();
             var loss = lossFunction(model.forward(x), y, nn.Reduction.Mean);

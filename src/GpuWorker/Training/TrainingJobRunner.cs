@@ -42,6 +42,7 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
         if (!(hp.LearningRate > 0) || !double.IsFinite(hp.LearningRate)) throw new JobValidationException($"hyperparameters.learningRate must be positive, got {hp.LearningRate}.");
         _ = EpochTrainer.LearningRateAt(hp, 1); // an unknown schedule fails the job before any work
         if (!(hp.Dropout >= 0 && hp.Dropout < 1)) throw new JobValidationException($"hyperparameters.dropout must be in [0, 1), got {hp.Dropout}.");
+        ImageAugmentation.Validate(hp.Augment, [1, 1, 1]); // the range now; the sample shape once the data is loaded
         if (!(hp.WeightDecay >= 0)) throw new JobValidationException($"hyperparameters.weightDecay must be >= 0, got {hp.WeightDecay}.");
         if (hp.Optimizer?.ToLowerInvariant() is not ("adam" or "sgd")) throw new JobValidationException($"Unknown optimizer '{hp.Optimizer}': use 'adam' or 'sgd' (with momentum).");
         if (hp.MaxTrainSamples < 0) throw new JobValidationException($"hyperparameters.maxTrainSamples must be >= 0, got {hp.MaxTrainSamples}.");
@@ -133,16 +134,23 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
                 // A worker killed between committing a checkpoint and journaling it leaves that epoch without its
                 // epoch-end line: record it now, so the journal lists every finished epoch exactly once.
                 var journal = await store.ReadJournalAsync(job.JobId, cancellation);
-                var ended = journal.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                var entries = journal.Split('\n', StringSplitOptions.RemoveEmptyEntries)
                     .Select(l => JsonSerializer.Deserialize<JournalEntry>(l, MlJson.Options))
-                    .Where(e => e?.Entry == "epoch-end")
-                    .Select(e => e!.Epoch)
-                    .ToHashSet();
-                for (var finished = 1; finished <= checkpoint.Info.Epoch; finished++)
+                    .ToList();
+                var ended = entries.Where(e => e?.Entry == "epoch-end").Select(e => e!.Epoch).ToHashSet();
+
+                // A warm-started job (PBT) took its first epochs from its parent; it journals only its own.
+                var inherited = entries.Where(e => e?.Entry == "warm-start").Select(e => e!.Epoch ?? 0).DefaultIfEmpty(0).Max();
+                for (var finished = inherited + 1; finished <= checkpoint.Info.Epoch; finished++)
                 {
                     if (!ended.Contains(finished))
                         await Journal(job, "epoch-end", finished, cancellation, "journaled on resume: the checkpoint was committed by a worker that stopped before journaling it");
                 }
+            }
+
+            else if (job.WarmStartFrom is { } parent)
+            {
+                history.AddRange(await WarmStartAsync(job, parent, model, optimizer, cancellation));
             }
 
             var samples = objective.TrainSamples;
@@ -302,6 +310,34 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
             OptimizerSha256 = JobStore.Sha256(optimizerState),
         };
         return await store.SaveCheckpointAsync(info, modelState, optimizerState, cancellation);
+    }
+
+    /// <summary>
+    /// PBT's exploit: loads the newest checkpoint of job <paramref name="parent"/> into this job's network and
+    /// optimizer (its learning rate is set from this job's hyperparameters at each epoch) and returns the parent's
+    /// finished epochs, which this job continues after. Only the model must match: the hyperparameters differ by design.
+    /// </summary>
+    private async Task<IEnumerable<EpochMetrics>> WarmStartAsync(TrainingJob job, string parent, nn.Module model, OptimizerHelper optimizer, CancellationToken cancellation)
+    {
+        var donor = await store.LoadNewestCheckpointAsync(parent, cancellation)
+            ?? throw new JobValidationException($"warmStartFrom: job {parent} has no checkpoint to start job {job.JobId} from.");
+        if (!string.Equals(donor.Info.Model, job.Model, StringComparison.OrdinalIgnoreCase))
+            throw new JobValidationException($"warmStartFrom: job {parent} trained model '{donor.Info.Model}', not '{job.Model}'.");
+        try
+        {
+            using (var ms = new MemoryStream(donor.ModelState))
+                model.load(ms);
+            using (var reader = new BinaryReader(new MemoryStream(donor.OptimizerState)))
+                optimizer.load_state_dict(reader);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new JobValidationException($"warmStartFrom: the checkpoint of job {parent} (epoch {donor.Info.Epoch}) does not fit job {job.JobId}'s network or optimizer: {e.Message}. PBT may perturb only hyperparameters that keep the network's shape.");
+        }
+
+        logger.LogInformation("Job {JobId}: warm start after epoch {Epoch} from job {Parent} ({Checkpoint})", job.JobId, donor.Info.Epoch, parent, donor.Uri);
+        await Journal(job, "warm-start", donor.Info.Epoch, cancellation, $"from {parent}");
+        return donor.Info.History.Where(h => h.Epoch <= donor.Info.Epoch).ToArray();
     }
 
     /// <summary>A checkpoint is only resumed by the same model and hyperparameters (epochs may grow).</summary>

@@ -85,6 +85,7 @@ public sealed class ClassificationObjective : ITrainingObjective
 
     public ClassificationObjective(string loss, PreparedDataset data, PreparedSplit train, PreparedSplit eval, PreparedSplit parity, HyperParameters hp, Device device)
     {
+        ImageAugmentation.Validate(hp.Augment, train.SampleShape);
         Loss = loss;
         _data = data;
         _parity = parity;
@@ -99,8 +100,23 @@ public sealed class ClassificationObjective : ITrainingObjective
             }
             : EpochTrainer.CrossEntropy;
         (_trainX, _trainY) = train.ToTensors(data.Transform, device, hp.MaxTrainSamples);
+        if (hp.BatchNorm && hp.BatchSize > 1 && _trainX.shape[0] % hp.BatchSize == 1)
+        {
+            // A last batch of one sample has no batch variance: BatchNorm1d refuses it. Drop that one sample (of
+            // the same prepared order every epoch, so runs stay reproducible) rather than fail the job.
+            var keep = _trainX.shape[0] - 1;
+            (_trainX, _trainY) = (Narrowed(_trainX, keep), Narrowed(_trainY, keep));
+        }
+
         (_evalX, _evalY) = eval.ToTensors(data.Transform, device);
         Inputs = new ModelInputs(TrainingObjectives.Classification, train.SampleShape, data.Classes);
+    }
+
+    private static Tensor Narrowed(Tensor t, long count)
+    {
+        var kept = t.narrow(0, 0, count).clone();
+        t.Dispose();
+        return kept;
     }
 
     public string Task => TrainingObjectives.Classification;
@@ -113,8 +129,11 @@ public sealed class ClassificationObjective : ITrainingObjective
 
     public bool ParityArgmax => true;
 
-    public (double Loss, double Seconds) TrainEpoch(nn.Module<Tensor, Tensor> model, OptimizerHelper optimizer, HyperParameters hp, int epoch, Action<long>? onBatch, CancellationToken cancellation) =>
-        EpochTrainer.TrainEpoch(model, optimizer, _trainX, _trainY, hp.BatchSize, hp.Seed, epoch, onBatch, cancellation, _loss);
+    public (double Loss, double Seconds) TrainEpoch(nn.Module<Tensor, Tensor> model, OptimizerHelper optimizer, HyperParameters hp, int epoch, Action<long>? onBatch, CancellationToken cancellation)
+    {
+        using var augmentation = ImageAugmentation.ForEpoch(hp.Augment, hp.Seed, epoch);
+        return EpochTrainer.TrainEpoch(model, optimizer, _trainX, _trainY, hp.BatchSize, hp.Seed, epoch, onBatch, cancellation, _loss, augmentation is null ? null : augmentation.Apply);
+    }
 
     public EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model)
     {

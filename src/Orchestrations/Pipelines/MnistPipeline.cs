@@ -22,6 +22,9 @@ public static class MnistPipeline
 {
     public const string Champion = "champion";
 
+    /// <summary>The weakest augmentation the sweep tries (see SweepSpecFor).</summary>
+    public const double AugmentMin = 0;
+
     public static async Task<MnistPipelineResult> RunAsync(TaskOrchestrationContext context, MnistPipelineInput? input)
     {
         if (input?.Dataset is null)
@@ -202,14 +205,18 @@ public static class MnistPipeline
         List<ParameterSpec> parameters =
         [
             ParameterSpec.Double("learningRate", 3e-4, 5e-3, ParameterScale.Log),
-            ParameterSpec.Categorical("batchSize", "64", "128"),
+            ParameterSpec.Categorical("batchSize", "64", "128", "256"),
             ParameterSpec.Double("dropout", 0, 0.4),
             ParameterSpec.Int("hiddenSize", 64, 512, ParameterScale.Log),
+            ParameterSpec.Categorical("batchNorm", "true", "false"),
         ];
         if (s.IncludeCnn)
         {
             parameters.Insert(0, ParameterSpec.Categorical("model", "mlp", "cnn"));
-            parameters.Add(ParameterSpec.Int("channels", 8, 32, ParameterScale.Log));
+            parameters.Add(ParameterSpec.Int("channels", 16, 32, ParameterScale.Log));
+
+            // Image augmentation (random affine, ImageAugmentation): strength 0 (off) to 1.
+            parameters.Add(ParameterSpec.Double("augment", AugmentMin, 1));
         }
 
         return new SweepSpec

@@ -250,7 +250,7 @@ public static class HyperparameterSweep
         {
             ["sweep"] = sweepId,
             ["trial"] = trialId,
-        });
+        }) with { WarmStartFrom = suggestion.Parent }; // PBT: continue from that trial's checkpoint (in blob storage)
 
     private static bool MedianStop(SweepSpec spec, EarlyStoppingSpec rule, RunningTrial trial, IReadOnlyList<TrialRecord> finished)
     {
@@ -342,6 +342,8 @@ public static class HyperparameterSweep
             tags[TrainingRuns.Labels.PipelineRun] = pipelineRun;
         if (trial.Suggestion.Bracket is { } bracket)
             tags["bracket"] = bracket;
+        if (trial.Suggestion.Parent is { } parent)
+            tags["warm_start_from"] = parent;
         if (trial.Suggestion.Budget is { } budget)
             tags["budget_epochs"] = budget.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (outcome.Device is { } device)
