@@ -14,6 +14,8 @@ using MlFunctions.Local;
 using MlFunctions.Local.Cli;
 
 // Online validation benchmark (issue #15, section 3), not a test. On the real local host over Azurite:
+//   models: two real MNIST classifiers (ridge on 10,000 training images; nearest class mean from 100), t10k images
+//           served with their true labels as feedback;
 //   bandit: Thompson over champion (weaker) and challenger (better), label feedback after every answer;
 //   A/B:    a 50/50 abtest until its sequential test calls the difference;
 //   cache:  throughput on 16 repeated inputs at concurrency 16, heavy CNN, cache on vs off (per-model setting);
@@ -43,15 +45,22 @@ WebApplication StartHost(params string[] extra) => LocalHost.Build(
     .. extra,
 ]);
 
-// ---- models and data: a teacher labels random inputs; the weaker model is the teacher with noisy weights ----
+// ---- models and data: two real MNIST classifiers of different accuracy, served t10k images with their true labels ----
+// The better one is ridge regression on 10,000 training images, the weaker a nearest-class-mean model from 100 (both
+// linear, fitted in closed form in about a second: the main job's MLP and CNN would take minutes to train here).
+string datasets = Environment.GetEnvironmentVariable("MLF_DATASETS") is { Length: > 0 } env ? env : Path.GetFullPath(Path.Combine("..", "shared", "datasets"));
+var (trainImages, trainLabels) = OnlineModels.ReadMnist(Path.Combine(datasets, "mnist-train"), "train", 10_000);
+var (pool, labels) = OnlineModels.ReadMnist(Path.Combine(datasets, "mnist"), "t10k", 10_000);
+var fit = System.Diagnostics.Stopwatch.StartNew();
+var better = OnlineModels.Ridge(trainImages, trainLabels, lambda: 10);
+var weaker = OnlineModels.Centroid(trainImages.Take(100).ToList(), trainLabels.Take(100).ToList());
+// The rollout's bad candidate: the same ridge fit on labels shifted by one class (a broken label mapping).
+var broken = OnlineModels.Ridge(trainImages, trainLabels.Select(y => (y + 1) % OnlineModels.Classes).ToList(), lambda: 10);
+double Accuracy(Linear w) => pool.Select((x, i) => OnlineModels.Predict(w, x) == labels[i] ? 1.0 : 0.0).Average();
+double accGood = Accuracy(better), accWeak = Accuracy(weaker);
+Console.WriteLine($"models (fitted in {fit.Elapsed.TotalSeconds:F1} s): champion (nearest mean, 100 images) t10k accuracy {accWeak:F3}, challenger (ridge, 10,000 images) {accGood:F3}, on {pool.Count} t10k images");
+// The payload-logging and cache points measure serving cost, not accuracy: a 784-64-10 MLP (more work per request than the linear models).
 var teacher = OnlineModels.Teacher(seed: 11);
-var weaker = OnlineModels.Perturbed(teacher, noise: 0.9, seed: 12);
-var rng = new Random(5);
-var pool = Enumerable.Range(0, 1000).Select(_ => Enumerable.Range(0, OnlineModels.Features).Select(_ => (float)rng.NextDouble()).ToArray()).ToList();
-var labels = pool.Select(x => rng.NextDouble() < 0.05 ? rng.Next(OnlineModels.Classes) : OnlineModels.Predict(teacher, x)).ToList();
-double Accuracy((float[], float[]) w) => pool.Select((x, i) => OnlineModels.Predict(w, x) == labels[i] ? 1.0 : 0.0).Average();
-double accGood = Accuracy(teacher), accWeak = Accuracy(weaker);
-Console.WriteLine($"models: champion (weaker) accuracy {accWeak:F3}, challenger (better) {accGood:F3} on {pool.Count} labelled inputs");
 
 static string Body(string? id, float[] x, long[] shape) => JsonSerializer.Serialize(new { id, inputs = new[] { new { name = "input", shape, datatype = "FP32", data = x } } });
 
@@ -85,7 +94,7 @@ try
             return v.Version;
         }
         int weakVersion = await Register("mnist", OnlineModels.Onnx(weaker), RegistryNames.Champion, OnlineModels.Output, [-1, OnlineModels.Features], 10);
-        int goodVersion = await Register("mnist", OnlineModels.Onnx(teacher), "challenger", OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        int goodVersion = await Register("mnist", OnlineModels.Onnx(better), "challenger", OnlineModels.Output, [-1, OnlineModels.Features], 10);
         await Register("mlp-nocache", OnlineModels.Onnx(teacher), RegistryNames.Champion, OnlineModels.Output, [-1, OnlineModels.Features], 10);
         var heavy = BenchModels.HeavyCnn();
         await Register("cnn-cache", heavy.Onnx, RegistryNames.Champion, BenchModel.Output, heavy.BatchShape(-1), heavy.OutputSize);
@@ -193,11 +202,10 @@ try
         var rolloutClock = System.Diagnostics.Stopwatch.StartNew();
         var better = await RolloutAsync("challenger", "ro-better");
         Console.WriteLine($"rollout of the better challenger: {better.Outcome} after {better.Requests} requests in {rolloutClock.Elapsed.TotalSeconds:F1} s: {better.Reason}");
-        var worse = OnlineModels.Perturbed(teacher, noise: 3.0, seed: 13);
-        await Register("mnist", OnlineModels.Onnx(worse), "candidate", OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        await Register("mnist", OnlineModels.Onnx(broken), "candidate", OnlineModels.Output, [-1, OnlineModels.Features], 10);
         rolloutClock.Restart();
         var worst = await RolloutAsync("candidate", "ro-worse");
-        Console.WriteLine($"rollout of a much worse candidate (accuracy {Accuracy(worse):F3}): {worst.Outcome} after {worst.Requests} requests in {rolloutClock.Elapsed.TotalSeconds:F1} s: {worst.Reason}");
+        Console.WriteLine($"rollout of a broken candidate (labels off by one, accuracy {Accuracy(broken):F3}): {worst.Outcome} after {worst.Requests} requests in {rolloutClock.Elapsed.TotalSeconds:F1} s: {worst.Reason}");
         rolloutPromoted = better.Outcome == "promoted";
         rolloutRolledBack = worst.Outcome == "rolled-back";
         using (await http.DeleteAsync($"{url}/api/serving/mnist/policy")) { }
@@ -212,7 +220,7 @@ try
         Console.WriteLine($"cache (heavy CNN, 16 repeated inputs, {Concurrency} clients): on {on.SamplesPerSec:F0}/s p99 {on.P99Ms:F1} ms, off {off.SamplesPerSec:F0}/s p99 {off.P99Ms:F1} ms; errors {on.Errors + off.Errors}");
 
         // ---- logging on (this host's default) ----
-        var logged = await LoadGenerator.RunHttpAsync("logging on", http, Requests("mlp-nocache", pool, [1, OnlineModels.Features]), Concurrency, 1, warmup, duration);
+        var logged = await LoadGenerator.RunHttpAsync("logging on", http, Requests("mlp-nocache", pool.Take(1000), [1, OnlineModels.Features]), Concurrency, 1, warmup, duration);
         loggingOn = logged.SamplesPerSec;
         Console.WriteLine($"payload logging on (MLP, cache off, {Concurrency} clients): {logged.SamplesPerSec:F0}/s p50 {logged.P50Ms:F1} ms p99 {logged.P99Ms:F1} ms; errors {logged.Errors}");
         await host.StopAsync();
@@ -225,7 +233,7 @@ try
         string url = Commands.BaseUrl(host);
         using var http = LoadGenerator.NewClient();
         http.DefaultRequestHeaders.Add(MlFunctions.Local.Http.ApiKeys.HeaderName, Key);
-        var requests = pool.Select(x => new PreparedRequest(new Uri($"{url}/v2/models/mlp-nocache/infer"), Encoding.UTF8.GetBytes(Body(null, x, [1, OnlineModels.Features])), "application/json", [])).ToArray();
+        var requests = pool.Take(1000).Select(x => new PreparedRequest(new Uri($"{url}/v2/models/mlp-nocache/infer"), Encoding.UTF8.GetBytes(Body(null, x, [1, OnlineModels.Features])), "application/json", [])).ToArray();
         var off = await LoadGenerator.RunHttpAsync("logging off", http, requests, Concurrency, 1, warmup, duration);
         loggingOverhead = loggingOn / off.SamplesPerSec;
         Console.WriteLine($"payload logging off: {off.SamplesPerSec:F0}/s p50 {off.P50Ms:F1} ms p99 {off.P99Ms:F1} ms; errors {off.Errors}");

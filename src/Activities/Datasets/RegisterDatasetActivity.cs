@@ -127,7 +127,7 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
     }
 
     private static string DescribeSource(RegisterDatasetInput input) =>
-        input.SourceContainer is not null ? $"blob:{input.SourceContainer}/{input.SourcePrefix}" : "dir:" + string.Join(";", input.SourceDirectories);
+        input.SourceContainer is not null ? $"blob:{input.SourceContainer}/" + (input.SourcePrefixes.Count > 0 ? string.Join(";", input.SourcePrefixes) : input.SourcePrefix) : "dir:" + string.Join(";", input.SourceDirectories);
 
     private async Task<List<SourceFile>> ListSourcesAsync(RegisterDatasetInput input, BlobServiceClient service, CancellationToken ct)
     {
@@ -162,19 +162,22 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
         else
         {
             var source = service.GetBlobContainerClient(input.SourceContainer);
-            var prefix = string.IsNullOrEmpty(input.SourcePrefix) ? string.Empty : input.SourcePrefix.TrimEnd('/') + "/";
-            await foreach (var item in source.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, ct))
+            foreach (var folder in input.SourcePrefixes.Count > 0 ? input.SourcePrefixes : [input.SourcePrefix ?? string.Empty])
             {
-                var name = item.Name[prefix.Length..];
-                if (name.Contains('/'))
+                var prefix = string.IsNullOrEmpty(folder) ? string.Empty : folder.TrimEnd('/') + "/";
+                await foreach (var item in source.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, ct))
                 {
-                    throw new ArgumentException($"{input.SourceContainer}/{item.Name} is in a subfolder; a dataset is one flat folder of files");
-                }
+                    var name = item.Name[prefix.Length..];
+                    if (name.Contains('/'))
+                    {
+                        throw new ArgumentException($"{input.SourceContainer}/{item.Name} is in a subfolder; a dataset is one flat folder of files");
+                    }
 
-                if (Included(name))
-                {
-                    var blob = source.GetBlobClient(item.Name);
-                    list.Add(new SourceFile(name, async c => await blob.OpenReadAsync(cancellationToken: c)));
+                    if (Included(name))
+                    {
+                        var blob = source.GetBlobClient(item.Name);
+                        list.Add(new SourceFile(name, async c => await blob.OpenReadAsync(cancellationToken: c)));
+                    }
                 }
             }
         }

@@ -47,7 +47,7 @@ public sealed class ReadRolloutStatsActivity(BlobServingStore store) : IActivity
         {
             var s = stats.Alias(alias);
             var f = state.Arm(alias);
-            return new ArmObservation(alias, version, s.Requests, s.Errors, s.PercentileMs(0.99), f.Feedback, f.RewardSum);
+            return new ArmObservation(alias, version, s.Requests, s.Errors, s.PercentileMs(0.99), f.Feedback, f.RewardSum, s.LatencyBuckets);
         }
         return new RolloutObservation(Arm(input.Champion, input.ChampionVersion), Arm(input.Challenger, input.ChallengerVersion));
     }

@@ -94,7 +94,10 @@ public sealed class PipelineScheduleRunner(
                 if (record.LatestBatch)
                 {
                     var batch = await LatestBatchAsync(record.Pipeline, ct);
-                    run = batch is null ? null : PipelineAutomation.ForUpload(run, uploadsContainer, record.Pipeline, batch) with { Trigger = "timer" };
+                    var soFar = batch is not null && run.Dataset.Accumulate
+                        ? PipelineAutomation.BatchesSoFar(await PipelineUploadTriggers.CompleteBatchesAsync(blobs(), uploadsContainer, record.Pipeline, ct), batch)
+                        : null;
+                    run = batch is null ? null : PipelineAutomation.ForUpload(run, uploadsContainer, record.Pipeline, batch, soFar) with { Trigger = "timer" };
                 }
 
                 problems = run is null

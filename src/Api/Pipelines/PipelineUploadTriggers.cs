@@ -74,7 +74,28 @@ public sealed class PipelineUploadTriggers(IPipelineSpecStore specs, PipelineTri
         if (stored is null)
             return await Reject($"{what}: no stored pipeline spec '{pipeline}' (PUT api/pipelines/{pipeline} stores one; then write the marker again). The upload is kept.", read.ContentHash);
 
-        var spec = PipelineAutomation.ForUpload(stored, container, pipeline, batch);
+        IReadOnlyList<string>? soFar = null;
+        if (stored.Dataset.Accumulate)
+        {
+            // All the data so far (#13: each day's file retrains on the whole history): the batch that fired and every
+            // complete batch named before it, hashed together the way RegisterDataset will hash their union.
+            soFar = PipelineAutomation.BatchesSoFar(await CompleteBatchesAsync(blobs, container, pipeline, ct), batch);
+            var files = new List<DatasetFile>(read.Files);
+            foreach (var earlier in soFar.Where(b => b != batch))
+            {
+                var other = await PipelineTriggers.ReadBatchAsync(blobs, container, PipelineAutomation.BatchPrefix(pipeline, earlier), ct);
+                if (other.Problem is not null)
+                    return await Reject($"{what}: dataset.accumulate trains on every batch so far, and earlier batch '{earlier}' cannot be used: {other.Problem}");
+                files.AddRange(other.Files);
+            }
+
+            if (files.GroupBy(f => f.Name).FirstOrDefault(g => g.Count() > 1) is { } clash)
+                return await Reject($"{what}: dataset.accumulate merges the batches so far ({string.Join(", ", soFar)}) into one folder, and file name {clash.Key} occurs in more than one of them; give each batch's files their own names (e.g. the day)");
+            files.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+            read = read with { Files = files, ContentHash = DatasetLayout.ContentHash(files) };
+        }
+
+        var spec = PipelineAutomation.ForUpload(stored, container, pipeline, batch, soFar);
         var problems = spec.Problems().ToList();
         var format = DatasetLayout.DetectFormat(read.Files.Select(f => f.Name));
         var expected = spec.Dataset.Kind == DatasetKinds.Images ? "idx" : "csv";
@@ -87,6 +108,26 @@ public sealed class PipelineUploadTriggers(IPipelineSpecStore specs, PipelineTri
         var result = await DurableStarts.StartOnceAsync(client, OrchestrationNames.TrainingPipeline, spec, instanceId, what, restartTerminal: true, logger, ct);
         await records.RecordAsync(Record(Outcome(result.Outcome), result.InstanceId, result.Reason, read.ContentHash), ct);
         return result with { ContentHash = read.ContentHash };
+    }
+
+    /// <summary>The names of <paramref name="pipeline"/>'s batches that have their <c>_SUCCESS</c> marker.</summary>
+    public static async Task<IReadOnlyList<string>> CompleteBatchesAsync(BlobServiceClient blobs, string container, string pipeline, CancellationToken ct = default)
+    {
+        var batches = new List<string>();
+        try
+        {
+            await foreach (var item in blobs.GetBlobContainerClient(container).GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = $"{PipelineAutomation.UploadsPrefix}{pipeline}/" }, ct))
+            {
+                if (PipelineAutomation.TryParseMarker(item.Name, out var p, out var b) && p == pipeline)
+                    batches.Add(b);
+            }
+        }
+        catch (Azure.RequestFailedException e) when (e.Status == 404)
+        {
+            // No container: no batches.
+        }
+
+        return batches;
     }
 
     /// <summary>Records a marker the host gave up on (its attempts failed), so the API shows why no run started.</summary>

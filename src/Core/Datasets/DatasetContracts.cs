@@ -26,6 +26,12 @@ public sealed record RegisterDatasetInput
 
     public string? SourcePrefix { get; init; }
 
+    /// <summary>
+    /// Several folders of <see cref="SourceContainer"/> merged into one dataset, in place of <see cref="SourcePrefix"/>
+    /// (an upload trigger's batches so far, #13); file names must be unique across them.
+    /// </summary>
+    public IReadOnlyList<string> SourcePrefixes { get; init; } = [];
+
     /// <summary>File name patterns (<c>*</c>, <c>?</c>) to include; empty = every file (not recursive).</summary>
     public IReadOnlyList<string> Include { get; init; } = [];
 }

@@ -148,14 +148,30 @@ public static class PipelineAutomation
     public static string BatchPrefix(string pipeline, string batch) => $"{UploadsPrefix}{pipeline}/{batch}";
 
     /// <summary>
-    /// The spec a marker runs: the stored spec with the batch as its dataset source and trigger "blob".
+    /// The spec a marker runs: the stored spec with the batch as its dataset source and trigger "blob". With
+    /// <paramref name="batchesSoFar"/> (a spec with <see cref="PipelineDataset.Accumulate"/>), every one of those batches
+    /// is the source (<see cref="PipelineDataset.SourcePrefixes"/>); <c>SourcePrefix</c> still names the batch that fired.
     /// </summary>
-    public static PipelineSpec ForUpload(PipelineSpec stored, string container, string pipeline, string batch) => stored with
+    public static PipelineSpec ForUpload(PipelineSpec stored, string container, string pipeline, string batch, IReadOnlyList<string>? batchesSoFar = null) => stored with
     {
         Name = pipeline,
-        Dataset = stored.Dataset with { SourceContainer = container, SourcePrefix = BatchPrefix(pipeline, batch), SourceDirectories = [] },
+        Dataset = stored.Dataset with
+        {
+            SourceContainer = container,
+            SourcePrefix = BatchPrefix(pipeline, batch),
+            SourcePrefixes = batchesSoFar is { Count: > 0 } ? [.. batchesSoFar.Select(b => BatchPrefix(pipeline, b))] : [],
+            SourceDirectories = [],
+        },
         Trigger = "blob",
     };
+
+    /// <summary>
+    /// The batches an accumulating run of <paramref name="batch"/> trains on: the complete ones whose names sort
+    /// (ordinally) at or before it, so date-named batches (<c>2010-12-01</c>, …) mean "all the data up to this day",
+    /// whatever order the markers arrive in; <paramref name="batch"/> itself is always included.
+    /// </summary>
+    public static IReadOnlyList<string> BatchesSoFar(IEnumerable<string> completeBatches, string batch) =>
+        [.. completeBatches.Append(batch).Where(b => string.CompareOrdinal(b, batch) <= 0).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 
     /// <summary>
     /// <c>{pipeline}-u-{16 hex}</c> over the batch's content hash and the spec without its data location: the same
@@ -164,7 +180,7 @@ public static class PipelineAutomation
     /// </summary>
     public static string UploadInstanceId(PipelineSpec spec, string contentHash)
     {
-        var located = spec with { Dataset = spec.Dataset with { SourceContainer = null, SourcePrefix = null } };
+        var located = spec with { Dataset = spec.Dataset with { SourceContainer = null, SourcePrefix = null, SourcePrefixes = [] } };
         return $"{spec.Name}-u-" + ContentDigest.Sha256Hex(contentHash + "\n" + ContentDigest.Of(located))[..16];
     }
 

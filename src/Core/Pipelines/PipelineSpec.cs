@@ -44,6 +44,16 @@ public sealed record PipelineDataset
 
     public string? SourcePrefix { get; init; }
 
+    /// <summary>Several folders of <see cref="SourceContainer"/> as one dataset (set by an upload trigger when <see cref="Accumulate"/>).</summary>
+    public IReadOnlyList<string> SourcePrefixes { get; init; } = [];
+
+    /// <summary>
+    /// Upload triggers (<c>uploads/datasets/{pipeline}/{batch}/_SUCCESS</c>) train on every complete batch so far, by
+    /// batch name up to and including this one, instead of this batch alone: a day's transactions (#13) are a new
+    /// slice of one history, not a new dataset.
+    /// </summary>
+    public bool Accumulate { get; init; }
+
     public IReadOnlyList<string> Include { get; init; } = [];
 
     /// <summary>Images: the IDX prefix of the pool that is split (e.g. "train").</summary>
@@ -305,6 +315,7 @@ public sealed record PipelineSpec
         SourceDirectories = Dataset.SourceDirectories,
         SourceContainer = Dataset.SourceContainer,
         SourcePrefix = Dataset.SourcePrefix,
+        SourcePrefixes = Dataset.SourcePrefixes,
         Include = Dataset.Include,
     };
 

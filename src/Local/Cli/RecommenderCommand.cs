@@ -25,6 +25,8 @@ public static class RecommenderCommand
           recommender           the UCI Online Retail recommender (examples/pipelines/recommender.json) end to end,
                                 RESULT with HR@10/NDCG@10 beside the baselines, and a curl for one customer's top 10
                                   --quick (a 2-trial grid over the embedding width, under 2 min)  --exit  --no-cache
+                                  --seed N (the sweep's and training's seed, default the spec's; for multi-seed figures)
+                                  --model mf|ncf (default the spec's: mf; ncf is the book's embeddings + dense layers)
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -38,6 +40,31 @@ public static class RecommenderCommand
             Cache = spec.Cache && !args.Contains("--no-cache"),
             Dataset = spec.Dataset with { SourceDirectories = spec.Dataset.SourceDirectories.Select(d => Path.GetFullPath(d, folder)).ToList() },
         };
+        var seedAt = Array.IndexOf(args, "--seed");
+        string? seedText = seedAt >= 0 && seedAt + 1 < args.Length ? args[seedAt + 1] : null;
+        if (seedAt >= 0)
+        {
+            if (!long.TryParse(seedText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed))
+            {
+                Console.Error.WriteLine($"error: --seed needs an integer, got '{seedText ?? "(nothing)"}'");
+                return 2;
+            }
+
+            spec = spec with { Sweep = spec.Sweep with { Seed = seed } };
+        }
+
+        var modelAt = Array.IndexOf(args, "--model");
+        if (modelAt >= 0)
+        {
+            if (modelAt + 1 >= args.Length || args[modelAt + 1] is not ("mf" or "ncf"))
+            {
+                Console.Error.WriteLine($"error: --model needs mf or ncf, got '{(modelAt + 1 < args.Length ? args[modelAt + 1] : "(nothing)")}'");
+                return 2;
+            }
+
+            spec = spec with { Model = args[modelAt + 1] };
+        }
+
         if (quick)
         {
             // Two trials, a grid over the embedding width alone: a 2-trial random draw from the full space would often
@@ -56,7 +83,7 @@ public static class RecommenderCommand
         }
 
         var exit = args.Contains("--exit");
-        var hostArgs = args.Where(a => a is not ("--exit" or "--no-cache" or "--quick")).ToArray();
+        var hostArgs = args.Where((a, i) => a is not ("--exit" or "--no-cache" or "--quick" or "--seed" or "--model") && !(seedAt >= 0 && i == seedAt + 1) && !(modelAt >= 0 && i == modelAt + 1)).ToArray();
         var clock = Stopwatch.StartNew();
         await using var app = LocalHost.Build(hostArgs);
         await app.StartAsync();

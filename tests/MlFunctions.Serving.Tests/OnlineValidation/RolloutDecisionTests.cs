@@ -71,6 +71,43 @@ public sealed class RolloutDecisionTests
     }
 
     [Fact]
+    public void With_histograms_p99_latency_fails_only_when_clearly_more_than_one_percent_is_over_the_limit()
+    {
+        static long[] Histogram(params (double Ms, long Count)[] requests)
+        {
+            var stats = ServingStats.Empty;
+            foreach (var (ms, count) in requests)
+                for (long i = 0; i < count; i++)
+                    stats = stats.Add(ServingStats.One(ms, error: false));
+            return stats.LatencyBuckets;
+        }
+
+        ArmObservation Side(string alias, params (double Ms, long Count)[] requests)
+        {
+            var buckets = Histogram(requests);
+            var stats = new ServingStats { Requests = buckets.Sum(), LatencyBuckets = buckets };
+            return new ArmObservation(alias, alias == "champion" ? 1 : 2, stats.Requests, 0, stats.PercentileMs(0.99), stats.Requests, 0.9 * stats.Requests, buckets);
+        }
+
+        var champion = Side("champion", (8, 1900), (10, 100));
+        // 30 challenger requests at a 5 % stage, one of them a cold load: its "p99" is that one request, 200 ms, but one
+        // in 30 is no evidence that more than 1 % are slow (limit 1.5 × 11 + 5 ms).
+        var coldStart = At(60, Obs(champion, Side("challenger", (9, 29), (200, 1))), Spec with { Criteria = new RolloutCriteria { MinRequests = 30, MinFeedback = 30 } });
+        Assert.Equal(RolloutVerdict.Advance, coldStart.Action);
+        Assert.Contains("1 of 30 challenger requests over the limit", coldStart.Checks.Single(c => c.Name == "p99_latency").Detail);
+        Assert.True(coldStart.Checks.Single(c => c.Name == "p99_latency").Challenger > 100);
+
+        var threeSlow = At(60, Obs(champion, Side("challenger", (9, 27), (200, 3))), Spec with { Criteria = new RolloutCriteria { MinRequests = 30, MinFeedback = 30 } });
+        Assert.Equal(RolloutVerdict.Rollback, threeSlow.Action);
+        Assert.Contains("3 of 30 challenger requests over the limit", threeSlow.Reason);
+
+        // A challenger slower across the board fails; 2 % slow requests in 5,000 is clearly more than 1 % too.
+        Assert.Equal(RolloutVerdict.Rollback, At(60, Obs(champion, Side("challenger", (25, 200)))).Action);
+        Assert.Equal(RolloutVerdict.Rollback, At(60, Obs(champion, Side("challenger", (9, 4900), (100, 100)))).Action);
+        Assert.Equal(RolloutVerdict.Advance, At(60, Obs(champion, Side("challenger", (9, 4960), (100, 40)))).Action);
+    }
+
+    [Fact]
     public void A_stage_without_enough_traffic_waits_then_rolls_back_at_its_limit()
     {
         var o = Obs(Arm("champion", 500, feedback: 500), Arm("challenger", 20, feedback: 20));

@@ -17,6 +17,7 @@ namespace MlFunctions.Tests.Orchestrations;
 /// A rollout started over HTTP on the local host survives the host going away mid-stage: a new host on the same task
 /// hub resumes it from its durable timer and promotes the challenger. Its own model name on the shared Azurite.
 /// </summary>
+[Collection(nameof(Engine.MultiProcessCollection))]
 public sealed class RolloutHostRestartTests(ITestOutputHelper output)
 {
     private const string Key = "rollout-key";
@@ -87,6 +88,54 @@ public sealed class RolloutHostRestartTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.Conflict, (await again.Http.PostAsync($"/api/serving/{model}/rollouts/{id}/cancel", null)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await again.Http.GetAsync($"/api/serving/{model}/rollouts/rollout-{model}-nope")).StatusCode);
         await second.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_rollout_whose_host_is_killed_with_sigkill_mid_stage_resumes_in_a_new_process_and_promotes()
+    {
+        var storage = await TestStorage.ConnectionStringAsync();
+        var models = new Azure.Storage.Blobs.BlobServiceClient(storage).GetBlobContainerClient(Activities.Registry.BlobModelRegistry.DefaultContainerName);
+        await models.CreateIfNotExistsAsync();
+        var registry = new Activities.Registry.BlobModelRegistry(models);
+        var v1 = await RegisterAsync(registry, "a");
+        var v2 = await RegisterAsync(registry, "b");
+        await registry.SetAliasAsync(model, RegistryNames.Champion, v1);
+        await registry.SetAliasAsync(model, "challenger", v2);
+
+        string id;
+        await using (var first = await HostProcess.StartAsync(storage, hub, Key, Path.Combine(data, "a")))
+        {
+            using var api = new ApiClient(first.BaseUrl, Key);
+            var start = await api.Http.PostAsJsonAsync($"/api/serving/{model}/rollouts", new
+            {
+                challenger = "challenger",
+                stages = new[] { 50, 100 },
+                holdSeconds = 10,
+                pollSeconds = 1,
+                criteria = new { minRequests = 0, minFeedback = 0 },
+            });
+            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+            id = (string)(await start.Content.ReadFromJsonAsync<JsonObject>())!["id"]!;
+            await Eventually.GetAsync(
+                () => api.Http.GetFromJsonAsync<JsonObject>($"/api/serving/{model}/rollouts/{id}"),
+                s => (double?)s?["rollout"]?["percent"] == 50,
+                TimeSpan.FromSeconds(60),
+                "the 50% stage");
+            first.KillHard();
+            output.WriteLine($"killed pid {first.Pid} in the 50% stage of {id}");
+        }
+
+        // Another process on the same task hub: the orchestration replays from its history and the stage's timer fires there.
+        await using var second = await HostProcess.StartAsync(storage, hub, Key, Path.Combine(data, "b"));
+        using var again = new ApiClient(second.BaseUrl, Key);
+        var done = await Eventually.GetAsync(
+            () => again.Http.GetFromJsonAsync<JsonObject>($"/api/serving/{model}/rollouts/{id}"),
+            s => (string?)s?["runtimeStatus"] is "Completed" or "Failed",
+            TimeSpan.FromSeconds(180),
+            "the rollout's end after the kill");
+        output.WriteLine(done!.ToJsonString());
+        Assert.Equal("promoted", (string?)done["rollout"]!["outcome"]);
+        Assert.Equal(v2, (await registry.GetAliasAsync(model, RegistryNames.Champion))!.Version);
     }
 
     private async Task<int> RegisterAsync(IModelRegistry registry, string tag)

@@ -149,6 +149,40 @@ public sealed class PipelineUploadTriggerTests : IAsyncLifetime
         Assert.Empty(await Watcher(container: "missing-" + Guid.NewGuid().ToString("N")[..8]).PollOnceAsync(durable.Client, blobs, default));
     }
 
+    [Fact]
+    public async Task AnAccumulatingSpecTrainsOnEveryCompleteBatchUpToTheOneThatFired()
+    {
+        automation.Specs.Specs["days"] = TabularSpec("days") with { Dataset = TabularSpec("days").Dataset with { Accumulate = true } };
+        await UploadAsync("days", "2010-12-01", ("d01.csv", Csv));
+        await UploadAsync("days", "2010-12-02", false, ("d02.csv", Csv));
+        await UploadAsync("days", "2010-12-03", ("d03.csv", Csv + "40,4,no\n"));
+        await UploadAsync("days", "2010-12-05", ("d05.csv", Csv));
+        var uploads = automation.Uploads();
+
+        // 12-03 fired: 12-01 and itself; 12-02 has no marker (incomplete), 12-05 sorts after it.
+        var third = await uploads.StartForMarkerAsync(durable.Client, blobs, container, "days", "2010-12-03");
+        Assert.Equal(TriggerOutcome.Started, third.Outcome);
+        var spec = Assert.IsType<PipelineSpec>(Assert.Single(durable.Starts).Input);
+        Assert.Equal(["datasets/days/2010-12-01", "datasets/days/2010-12-03"], spec.Dataset.SourcePrefixes);
+        Assert.Equal("datasets/days/2010-12-03", spec.Dataset.SourcePrefix);
+        Assert.Equal(spec.Dataset.SourcePrefixes, spec.RegisterInput().SourcePrefixes);
+
+        // The run id covers the union: a later day is a new run over all four complete days, the same marker again is none.
+        var fifth = await uploads.StartForMarkerAsync(durable.Client, blobs, container, "days", "2010-12-05");
+        Assert.Equal(TriggerOutcome.Started, fifth.Outcome);
+        Assert.NotEqual(third.InstanceId, fifth.InstanceId);
+        Assert.Equal(["datasets/days/2010-12-01", "datasets/days/2010-12-03", "datasets/days/2010-12-05"], Assert.IsType<PipelineSpec>(durable.Starts[1].Input).Dataset.SourcePrefixes);
+        Assert.Equal(TriggerOutcome.Duplicate, (await uploads.StartForMarkerAsync(durable.Client, blobs, container, "days", "2010-12-05")).Outcome);
+
+        // Two batches with one file name cannot merge into one folder: a clear rejection, and the files stay.
+        await UploadAsync("days", "2010-12-06", ("d01.csv", Csv));
+        var clash = await uploads.StartForMarkerAsync(durable.Client, blobs, container, "days", "2010-12-06");
+        Assert.Equal(TriggerOutcome.Rejected, clash.Outcome);
+        Assert.Contains("file name d01.csv occurs in more than one", clash.Reason);
+        Assert.Equal(2, durable.Starts.Count);
+        Assert.True((await blobs.GetBlobContainerClient(container).GetBlobClient("datasets/days/2010-12-06/d01.csv").ExistsAsync()).Value);
+    }
+
     private const string Csv = "income,debt,approved\n10,1,yes\n20,2,no\n30,3,yes\n";
 
     private PipelineUploadWatcher Watcher(string? container = null) => new(
