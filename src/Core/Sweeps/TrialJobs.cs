@@ -13,6 +13,7 @@ public static class TrialJobs
     [
         "model", "learningRate", "batchSize", "dropout", "weightDecay", "momentum", "optimizer", "epochs",
         "hiddenSize", "hiddenLayers", "channels", "embeddingSize", "negatives", "loss",
+        "depth", "width", "patchSize",
     ];
 
     /// <summary>
