@@ -30,6 +30,7 @@ internal sealed class LoadedModel : IAsyncDisposable
     private readonly TabularTransform? _table;
     private readonly string[] _derivedOutputs = [];
     private readonly RecommenderInputs? _recommender;
+    private readonly CtImageInputs? _ct;
 
     public LoadedModel(ModelVersion record, SessionHandle handle, long sizeBytes, BatchingOptions batching, ServingMetrics metrics, ILogger logger)
     {
@@ -79,6 +80,19 @@ internal sealed class LoadedModel : IAsyncDisposable
             _allOutputs = Outputs.Select(o => o.Name).ToArray();
             _outputNames = [.. _allOutputs];
         }
+        else if (record.Transform is { Kind: TransformSpec.CtKind } ctSpec)
+        {
+            ctSpec.Validate();
+            if (modelInputs.Count != 1 || modelInputs[0].Datatype != Datatype.FP32 || modelInputs[0].Shape is not [_, 1, _, _] || Outputs.Count != 1 || Outputs[0].Datatype != Datatype.FP32)
+                throw new InvalidOperationException($"The ct transform of {record.Name} v{record.Version} needs an image-to-image model FP32 [n, 1, H, W] → FP32 [n, 1, H, W]; its inputs are {string.Join(", ", modelInputs.Select(i => $"{i.Name} {i.Datatype} [{string.Join(",", i.Shape)}]"))}.");
+            _ct = new CtImageInputs(ctSpec.Ct!);
+
+            // Clients send slices in HU (or a PNG) and get HU back; the model's scaled units are an internal detail.
+            Inputs = CtImageInputs.Metadata;
+            Outputs = CtImageInputs.OutputMetadata;
+            _allOutputs = Outputs.Select(o => o.Name).ToArray();
+            _outputNames = [.. _allOutputs];
+        }
         else if (record.Transform is { } t)
         {
             t.Validate();
@@ -92,7 +106,7 @@ internal sealed class LoadedModel : IAsyncDisposable
         }
 
         // Batching along dimension 0 is sound only when every input and output has a dynamic first dimension.
-        Batchable = _recommender is null && batching.Enabled && batching.MaxBatchSize > 1
+        Batchable = _recommender is null && _ct is null && batching.Enabled && batching.MaxBatchSize > 1
             && modelInputs.All(i => i.Shape.Length > 0 && i.Shape[0] < 0)
             && Outputs.All(o => o.Shape.Length > 0 && o.Shape[0] < 0);
         if (Batchable)
@@ -119,6 +133,12 @@ internal sealed class LoadedModel : IAsyncDisposable
         {
             _recommender.Parse(request.Inputs);
             return new PreparedRequest(request.Inputs, RequestedOutputs(request), 0, "");
+        }
+
+        if (_ct is not null)
+        {
+            var slices = _ct.Parse(request.Inputs);
+            return new PreparedRequest(request.Inputs, request.Outputs is { Count: > 0 } ? RequestedOutputs(request) : CtImageInputs.DefaultOutputs(slices), 0, "");
         }
 
         var ordered = new InferTensor[_inputNames.Length];
@@ -204,6 +224,19 @@ internal sealed class LoadedModel : IAsyncDisposable
                 var modelOutput = _handle.Session.OutputNames[0];
                 return Task.FromResult(recommender.Recommend(users, k, pairs =>
                     (float[])Run([new InferTensor(_inputNames[0], Datatype.INT64, [pairs.Length / 2, 2], pairs)], [modelOutput])[0].Data, request.OutputNames));
+            }
+            catch (Exception e)
+            {
+                return Task.FromException<IReadOnlyList<InferTensor>>(e);
+            }
+        }
+
+        if (_ct is { } ct)
+        {
+            try
+            {
+                var modelOutput = _handle.Session.OutputNames[0];
+                return Task.FromResult(ct.Denoise(ct.Parse(request.Inputs), x => (float[])Run([x], [modelOutput])[0].Data, _inputNames[0], request.OutputNames));
             }
             catch (Exception e)
             {

@@ -127,12 +127,20 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
     }
 
     private static string DescribeSource(RegisterDatasetInput input) =>
-        input.SourceContainer is not null ? $"blob:{input.SourceContainer}/" + (input.SourcePrefixes.Count > 0 ? string.Join(";", input.SourcePrefixes) : input.SourcePrefix) : "dir:" + string.Join(";", input.SourceDirectories);
+        input.SimulateCt is { } sim ? CtDatasetFiles.Describe(sim)
+        : input.SourceContainer is not null ? $"blob:{input.SourceContainer}/" + (input.SourcePrefixes.Count > 0 ? string.Join(";", input.SourcePrefixes) : input.SourcePrefix) : "dir:" + string.Join(";", input.SourceDirectories);
 
     private async Task<List<SourceFile>> ListSourcesAsync(RegisterDatasetInput input, BlobServiceClient service, CancellationToken ct)
     {
         var hasDirs = input.SourceDirectories.Count > 0;
         var hasBlobs = !string.IsNullOrEmpty(input.SourceContainer);
+        if (input.SimulateCt is { } simulation)
+        {
+            if (hasDirs || hasBlobs)
+                throw new ArgumentException("RegisterDataset simulates CT slices (simulateCt) or reads sources, not both");
+            return CtDatasetFiles.Simulate(simulation).Select(f => new SourceFile(f.Path, _ => Task.FromResult<Stream>(new MemoryStream(f.Bytes, writable: false)))).ToList();
+        }
+
         if (hasDirs == hasBlobs)
         {
             throw new ArgumentException("RegisterDataset needs either SourceDirectories (files on the host's disk) or SourceContainer (+ SourcePrefix) for blobs already in storage, not both");
@@ -152,10 +160,13 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
                     throw new DirectoryNotFoundException($"dataset source folder {full} does not exist (from '{dir}', relative to {root}); set Datasets:Root or pass an absolute path");
                 }
 
-                foreach (var path in Directory.EnumerateFiles(full).Where(p => Included(Path.GetFileName(p))))
+                var paths = input.Recursive
+                    ? Directory.EnumerateFiles(full, "*", SearchOption.AllDirectories).Select(p => (Path: p, Name: Path.GetRelativePath(full, p).Replace(Path.DirectorySeparatorChar, '/')))
+                    : Directory.EnumerateFiles(full).Select(p => (Path: p, Name: Path.GetFileName(p)));
+                foreach (var (path, name) in paths.Where(p => Included(p.Name) && !p.Name.Split('/').Any(DatasetLayout.IsHiddenFile)))
                 {
                     var file = path;
-                    list.Add(new SourceFile(Path.GetFileName(path), _ => Task.FromResult<Stream>(File.OpenRead(file))));
+                    list.Add(new SourceFile(name, _ => Task.FromResult<Stream>(File.OpenRead(file))));
                 }
             }
         }
@@ -168,7 +179,7 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
                 await foreach (var item in source.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, ct))
                 {
                     var name = item.Name[prefix.Length..];
-                    if (name.Contains('/'))
+                    if (name.Contains('/') && !input.Recursive)
                     {
                         throw new ArgumentException($"{input.SourceContainer}/{item.Name} is in a subfolder; a dataset is one flat folder of files");
                     }

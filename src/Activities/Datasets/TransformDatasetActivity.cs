@@ -41,7 +41,22 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         int numClasses;
         TransformSpec transform;
         string? objective = null;
-        if (recipe.Interactions is { } interactions)
+        if (recipe.Ct is { } ctRecipe)
+        {
+            var read = CtDatasetFiles.Read(dataset, ct);
+            if (!read.IsValid)
+                throw new InvalidDataException($"dataset {input.Dataset.Name} has CT problems: {string.Join("; ", read.Problems.DefaultIfEmpty("no valid pair"))}");
+            var prepared = await Task.Run(() => Core.Imaging.CtPreparation.Prepare(read.Pairs, ctRecipe), ct);
+            splits = prepared.Shards.ToDictionary(kv => kv.Key, kv => kv.Value);
+            numClasses = 1;
+            transform = new TransformSpec
+            {
+                Kind = TransformSpec.CtKind,
+                Ct = new Core.Imaging.CtTransform { HuScale = ctRecipe.HuScale, HuOffset = read.Pairs[0].Sidecar.HuOffset, TrainedWidth = prepared.Width, TrainedHeight = prepared.Height },
+            };
+            objective = TrainingObjectives.Denoise;
+        }
+        else if (recipe.Interactions is { } interactions)
         {
             if (dataset.Manifest.Format != "csv")
                 throw new ArgumentException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; interactions are read from CSV files");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using MlFunctions.Activities.Storage;
 using MlFunctions.Core.Datasets;
@@ -88,6 +89,10 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
                 }
             }
         }
+        else if (rules.Ct is { } ctRules)
+        {
+            return ProfileCt(dataset, rules, ctRules, reference, ct);
+        }
         else if (rules.Interactions is { } interactions)
         {
             return ProfileInteractions(dataset, rules, interactions, reference);
@@ -138,6 +143,25 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
         }
 
         return DatasetValidator.Validate(profiles, rules, reference, structural);
+    }
+
+    /// <summary>
+    /// CT slice pairs (#14): every file read and decoded; each problem (missing sidecar, incomplete pair, corrupt PNG,
+    /// wrong bit depth, implausible HU, mixed sizes, too few subjects) is its own failed check naming the file.
+    /// </summary>
+    private static ValidationReport ProfileCt(RegisteredDataset dataset, DatasetValidationRules rules, Core.Imaging.CtValidationRules ctRules, DatasetRef reference, CancellationToken ct)
+    {
+        var read = CtDatasetFiles.Read(dataset, ct);
+        var problems = Core.Imaging.CtPreparation.Problems(read, ctRules);
+        var checks = problems.Select(p => new ValidationCheck("ct", "slices", false, p)).ToList();
+        if (read.Pairs.Count > 0)
+        {
+            var first = read.Pairs[0];
+            checks.Insert(0, new ValidationCheck("ct", "readable", true, string.Create(CultureInfo.InvariantCulture,
+                $"{read.Pairs.Count} valid pairs of {read.Subjects.Count} subjects, {first.Low.Width}×{first.Low.Height}, {first.Sidecar.PixelSpacingMm} mm pixels, low dose {first.Sidecar.Scan(Core.Imaging.CtDoseRole.Low)?.DoseFraction}")));
+        }
+
+        return new ValidationReport { Dataset = reference, Passed = problems.Count == 0 && read.Pairs.Count > 0, Checks = checks, Parts = [], Rules = rules };
     }
 
     /// <summary>

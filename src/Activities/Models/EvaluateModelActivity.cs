@@ -34,6 +34,12 @@ public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStor
             return await EvaluateRanking.RunAsync(reader, manifest, input, recommender, ct);
         }
 
+        if (Core.Training.TrainingObjectives.Normalize(manifest.Objective) == Core.Training.TrainingObjectives.Denoise)
+        {
+            await using var denoiser = await ModelScorer.LoadAsync(artifacts, sessions, input.OnnxUri, input.OnnxSha256, input.Transform ?? manifest.Transform, ct);
+            return await EvaluateDenoise.RunAsync(reader, manifest, input, denoiser, ct);
+        }
+
         var split = await RawSplit.LoadAsync(reader, input.Data, manifest, input.Split, ct);
         await using var scorer = await ModelScorer.LoadAsync(artifacts, sessions, input.OnnxUri, input.OnnxSha256, input.Transform ?? manifest.Transform, ct);
 

@@ -25,6 +25,8 @@ public sealed class SmokeInferenceActivity(IStorageClients storage, InferenceDat
         var manifest = await reader.ReadManifestAsync(input.Data, ct);
         if (Core.Training.TrainingObjectives.Normalize(manifest.Objective) == Core.Training.TrainingObjectives.Ranking)
             return await RecommendAsync(reader, manifest, input, call, ct);
+        if (Core.Training.TrainingObjectives.Normalize(manifest.Objective) == Core.Training.TrainingObjectives.Denoise)
+            return await DenoiseAsync(reader, manifest, input, call, ct);
 
         var split = await RawSplit.LoadAsync(reader, input.Data, manifest, input.Split, ct);
         if (input.ImageIndex < 0 || input.ImageIndex >= split.Count)
@@ -42,6 +44,36 @@ public sealed class SmokeInferenceActivity(IStorageClients storage, InferenceDat
         var (predicted, confidence, _) = ClassificationMetrics.Softmax((float[])ModelIo.Logits(response.Outputs, display).Data);
         string provider = metadata.Parameters.TryGetValue("execution_provider", out var ep) ? ep : "unknown";
         return new SmokeInferenceResult(input.ImageIndex, split.Label(input.ImageIndex), predicted, confidence, input.Version, provider);
+    }
+
+    /// <summary>
+    /// A CT denoiser's smoke test (#14): one low-dose test slice in (FP32 [1, 1, H, W] HU), the served slice out, scored
+    /// against its full-dose slice. Label and prediction are 0 (no classes); <c>Confidence</c> carries that slice's PSNR
+    /// in dB, and the step fails when the served slice does not have the request's size or scores no PSNR.
+    /// </summary>
+    private async Task<SmokeInferenceResult> DenoiseAsync(PreparedDatasetReader reader, Core.Datasets.PreparedDatasetManifest manifest, SmokeInferenceInput input, ActivityCall call, CancellationToken ct)
+    {
+        var scale = manifest.Transform.Ct?.HuScale ?? Core.Imaging.CtPatches.DefaultHuScale;
+        var test = Core.Imaging.CtPreparation.Pairs(await reader.ReadSplitAsync(input.Data, manifest, input.Split, ct), input.Split, scale);
+        if (input.ImageIndex < 0 || input.ImageIndex >= test.Count)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Slice index {input.ImageIndex} is outside split '{input.Split}' (0..{test.Count - 1}).");
+        var low = test[input.ImageIndex].Low;
+        string version = input.Version.ToString(CultureInfo.InvariantCulture);
+        var request = new Serving.Protocol.InferRequest
+        {
+            Id = $"smoke-{call.InstanceId}",
+            Inputs = [new("input", Serving.Protocol.Datatype.FP32, [1, 1, low.Height, low.Width], (float[])low.Pixels.Clone())],
+        };
+        var response = await dataplane.InferAsync(input.Model, version, request, cancellationToken: ct);
+        var output = response.Outputs.First(o => o.Name == "denoised");
+        if (!output.Shape.SequenceEqual(new long[] { 1, 1, low.Height, low.Width }))
+            throw new InvalidOperationException($"{input.Model} v{version} answered a [1,1,{low.Height},{low.Width}] slice with [{string.Join(",", output.Shape)}]");
+        var psnr = Core.Imaging.CtEvaluation.Score(new Core.Imaging.HuImage(low.Width, low.Height, (float[])output.Data), test[input.ImageIndex].Full).Psnr;
+        if (!double.IsFinite(psnr))
+            throw new InvalidOperationException($"{input.Model} v{version}'s served slice scores no finite PSNR");
+        var metadata = await dataplane.GetModelMetadataAsync(input.Model, version, ct);
+        string provider = metadata.Parameters.TryGetValue("execution_provider", out var ep) ? ep : "unknown";
+        return new SmokeInferenceResult(input.ImageIndex, 0, 0, psnr, input.Version, provider);
     }
 
     /// <summary>A recommender's smoke test: one held-out user's raw id in, the served top 10 out (label = the held-out item, predicted = the top item).</summary>

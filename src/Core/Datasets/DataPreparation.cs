@@ -235,6 +235,9 @@ public sealed record PreparationRecipe
     /// <summary>For interaction (recommender) datasets: the columns or format and the hold-out. Null otherwise (absent from the hash's JSON).</summary>
     public InteractionsRecipe? Interactions { get; init; }
 
+    /// <summary>For CT slice pairs (a denoiser): patches and the subject split. Null otherwise (absent from the hash's JSON).</summary>
+    public Imaging.CtRecipe? Ct { get; init; }
+
     public string Hash() =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("prep-v1\n" + JsonSerializer.Serialize(this, MlJson.Options))))[..12];
 }

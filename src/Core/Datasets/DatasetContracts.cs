@@ -34,6 +34,12 @@ public sealed record RegisterDatasetInput
 
     /// <summary>File name patterns (<c>*</c>, <c>?</c>) to include; empty = every file (not recursive).</summary>
     public IReadOnlyList<string> Include { get; init; } = [];
+
+    /// <summary>Files in subfolders too, named by their '/'-separated path under the source (CT: <c>{subject}/{slice}_low.png</c>).</summary>
+    public bool Recursive { get; init; }
+
+    /// <summary>CT (#14): the files are simulated (<see cref="Imaging.CtSimulator"/>) instead of read; the sources must be empty.</summary>
+    public Imaging.CtSimulationSpec? SimulateCt { get; init; }
 }
 
 public sealed record RegisterDatasetResult(DatasetRef Dataset, bool AlreadyRegistered, int FilesUploaded, IReadOnlyList<DatasetFile> Files);

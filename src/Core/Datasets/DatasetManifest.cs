@@ -124,6 +124,11 @@ public static partial class DatasetLayout
             return "mbox";
         }
 
+        if (names.All(n => n.EndsWith(".png", StringComparison.OrdinalIgnoreCase) || n.EndsWith(".json", StringComparison.OrdinalIgnoreCase)))
+        {
+            return "ct";
+        }
+
         throw new ArgumentException(
             $"cannot tell the dataset format from [{string.Join(", ", names)}]: register either IDX files (*-idxN-ubyte[.partK-of-N][.gz]), CSV files (*.csv[.gz]) or mbox archives (*.mbox[.gz]), not a mix");
     }

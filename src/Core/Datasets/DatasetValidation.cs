@@ -38,6 +38,9 @@ public sealed record DatasetValidationRules
     /// <summary>For interaction data (a recommender pipeline): how rows are read and cleaned; the report carries its profile.</summary>
     public InteractionsRecipe? Interactions { get; init; }
 
+    /// <summary>For CT slice pairs (a denoiser): every file is read and every problem listed (<see cref="Imaging.CtPreparation.Problems"/>).</summary>
+    public Imaging.CtValidationRules? Ct { get; init; }
+
     /// <summary>The table must have at least this many rows (tabular pipelines need enough to split three ways).</summary>
     public int MinRows { get; init; } = 1;
 

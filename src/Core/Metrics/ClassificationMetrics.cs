@@ -20,6 +20,14 @@ public static class MetricNames
     /// <summary>What a recommender pipeline can report and gate on (full-catalogue, seen items excluded).</summary>
     public static IReadOnlyList<string> Ranking { get; } = ["hr@10", "ndcg@10", "hr@5", "ndcg@5", "hr@20", "ndcg@20"];
 
+    /// <summary>PSNR (dB) and SSIM of a denoised CT slice against full dose (#14, <see cref="Imaging.CtEvaluation"/>).</summary>
+    public const string Psnr = "psnr";
+
+    public const string Ssim = "ssim";
+
+    /// <summary>What an image-to-image (CT denoising) pipeline can report and gate on.</summary>
+    public static IReadOnlyList<string> Image { get; } = [Psnr, Ssim];
+
     /// <summary>Whether larger is better for <paramref name="metric"/>.</summary>
     public static bool HigherIsBetter(string metric) => metric is not (Loss or Rmse);
 }

@@ -14,6 +14,7 @@ public static class TrialJobs
         "model", "learningRate", "batchSize", "dropout", "weightDecay", "momentum", "optimizer", "epochs",
         "hiddenSize", "hiddenLayers", "channels", "embeddingSize", "negatives", "loss",
         "batchNorm", "augment",
+        "depth", "width", "patchSize",
     ];
 
     /// <summary>
@@ -50,6 +51,17 @@ public static class TrialJobs
             var c = p.GetInt("channels");
             hp = hp with { Channels = [c, 2 * c] };
         }
+
+        // The DnCNN denoiser (#14): depth counts convs, so depth d has d − 1 hidden widths; patchSize crops the prepared patches.
+        if (p.ContainsKey("depth") || p.ContainsKey("width"))
+        {
+            var width = p.ContainsKey("width") ? p.GetInt("width") : hp.Channels.FirstOrDefault(32);
+            var depth = p.ContainsKey("depth") ? p.GetInt("depth") : hp.Channels.Count + 1;
+            hp = hp with { Channels = Enumerable.Repeat(width, Math.Max(1, depth - 1)).ToArray() };
+        }
+
+        if (p.ContainsKey("patchSize"))
+            hp = hp with { PatchSize = p.GetInt("patchSize") };
 
         if (p.ContainsKey("embeddingSize"))
             hp = hp with { EmbeddingSize = p.GetInt("embeddingSize") };

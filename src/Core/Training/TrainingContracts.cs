@@ -138,6 +138,9 @@ public sealed record HyperParameters
 
     /// <summary>Recommenders: k of the HR@k / NDCG@k reported each epoch (the first is the primary metric).</summary>
     public int TopK { get; init; } = 10;
+
+    /// <summary>Denoisers: train on random crops of this size from the prepared patches (0 = the patches as prepared).</summary>
+    public int PatchSize { get; init; }
 }
 
 /// <summary>Where a prepared dataset lives: its manifest is <c>{Container}/{Prefix}/manifest.json</c>.</summary>

@@ -31,6 +31,9 @@ public sealed record TransformSpec
     /// columns carry their fitted tokenization and idf. Its own kind, so a build that cannot encode text refuses the model.</summary>
     public const string TextKind = "text";
 
+    /// <summary>CT slices in HU ↔ the denoiser's scaled units, by <see cref="Ct"/> (#14).</summary>
+    public const string CtKind = "ct";
+
     /// <summary>Whether the transform encodes named raw fields (<see cref="TabularKind"/> or <see cref="TextKind"/>).</summary>
     [JsonIgnore]
     public bool IsTable => Kind is TabularKind or TextKind;
@@ -66,6 +69,10 @@ public sealed record TransformSpec
     [JsonPropertyName("interactions")]
     public InteractionTransform? Interactions { get; init; }
 
+    /// <summary>The HU scaling and served sizes when <see cref="Kind"/> is <see cref="CtKind"/>.</summary>
+    [JsonPropertyName("ct")]
+    public Imaging.CtTransform? Ct { get; init; }
+
     /// <summary>A tabular transform: serving encodes named raw fields with it.</summary>
     public static TransformSpec ForTable(TabularTransform table) => new() { Kind = table.HasText ? TextKind : TabularKind, Tabular = table };
 
@@ -73,7 +80,7 @@ public sealed record TransformSpec
     /// tabular shards, which are stored already encoded (the encoding needs the raw text, which shards do not keep).</summary>
     public void ApplyToStored(Span<float> buffer)
     {
-        if (!IsTable && Kind != InteractionsKind)
+        if (!IsTable && Kind is not (InteractionsKind or CtKind))
             Apply(buffer);
     }
 
@@ -111,6 +118,14 @@ public sealed record TransformSpec
             return;
         }
 
+        if (Kind == CtKind)
+        {
+            var problems = Ct?.Problems() ?? ["a ct transform needs its HU scaling"];
+            if (problems.Count > 0)
+                throw new ArgumentException($"Invalid ct transform: {string.Join("; ", problems)}.");
+            return;
+        }
+
         if (Kind != ScaleNormalizeKind)
             throw new ArgumentException($"Transform kind '{Kind}' is not supported (expected '{ScaleNormalizeKind}', '{TabularKind}', '{TextKind}' or '{InteractionsKind}').");
         if (Mean is null || Std is null || Mean.Length == 0 || Mean.Length != Std.Length)
@@ -130,8 +145,8 @@ public sealed record TransformSpec
     public void Apply(Span<float> buffer)
     {
         Validate();
-        if (IsTable || Kind == InteractionsKind)
-            throw new InvalidOperationException("A tabular, text or interactions transform encodes named raw fields (TabularTransform.Encode, the id maps), not a float buffer.");
+        if (IsTable || Kind is InteractionsKind or CtKind)
+            throw new InvalidOperationException("A tabular, text, interactions or ct transform encodes named raw fields (TabularTransform.Encode, the id maps), not a float buffer.");
         if (Mean.Length == 1)
         {
             // Fold (x*s - m)/d into x*a + b: one multiply-add per element keeps the hot path cheap.

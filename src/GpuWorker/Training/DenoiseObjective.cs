@@ -72,8 +72,46 @@ public sealed class DenoiseObjective : ITrainingObjective
         return (all.narrow(1, 0, 1).contiguous().to(device), all.narrow(1, 1, 1).contiguous().to(device));
     }
 
-    public (double Loss, double Seconds) TrainEpoch(nn.Module<Tensor, Tensor> model, OptimizerHelper optimizer, HyperParameters hp, int epoch, Action<long>? onBatch, CancellationToken cancellation) =>
-        EpochTrainer.TrainEpoch(model, optimizer, _trainX, _trainY, hp.BatchSize, hp.Seed, epoch, onBatch, cancellation, Mse);
+    public (double Loss, double Seconds) TrainEpoch(nn.Module<Tensor, Tensor> model, OptimizerHelper optimizer, HyperParameters hp, int epoch, Action<long>? onBatch, CancellationToken cancellation)
+    {
+        var stored = (int)_trainX.shape[2];
+        if (hp.PatchSize <= 0 || hp.PatchSize >= stored)
+            return EpochTrainer.TrainEpoch(model, optimizer, _trainX, _trainY, hp.BatchSize, hp.Seed, epoch, onBatch, cancellation, Mse);
+        if (hp.PatchSize < 8)
+            throw new JobValidationException($"patchSize {hp.PatchSize} is below 8 pixels");
+
+        // The sweep's patch size: a fresh random crop of every stored patch each epoch (seeded by epoch, so a resumed
+        // job sees the same crops), so a smaller patch also acts as augmentation.
+        var (x, y) = Crop(_trainX, _trainY, hp.PatchSize, Seeds.ForEpoch(hp.Seed, epoch, Seeds.ShuffleStream) ^ 0x5eed);
+        using (x)
+        using (y)
+            return EpochTrainer.TrainEpoch(model, optimizer, x, y, hp.BatchSize, hp.Seed, epoch, onBatch, cancellation, Mse);
+    }
+
+    /// <summary>One random k×k crop of each [n, 1, H, W] input/target pair, at the same place in both.</summary>
+    internal static (Tensor X, Tensor Y) Crop(Tensor x, Tensor y, int k, long seed)
+    {
+        var (n, h, w) = (x.shape[0], x.shape[2], x.shape[3]);
+        var random = new Random(unchecked((int)seed));
+        var xs = new Tensor[n];
+        var ys = new Tensor[n];
+        try
+        {
+            for (long i = 0; i < n; i++)
+            {
+                var (dy, dx) = (random.Next((int)(h - k + 1)), random.Next((int)(w - k + 1)));
+                xs[i] = x[i].narrow(1, dy, k).narrow(2, dx, k);
+                ys[i] = y[i].narrow(1, dy, k).narrow(2, dx, k);
+            }
+
+            return (stack(xs), stack(ys));
+        }
+        finally
+        {
+            foreach (var t in xs.Concat(ys))
+                t?.Dispose();
+        }
+    }
 
     private static Tensor Mse(Tensor outputs, Tensor targets, nn.Reduction reduction) => nn.functional.mse_loss(outputs, targets, reduction);
 

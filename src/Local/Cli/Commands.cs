@@ -48,6 +48,7 @@ public static class Commands
                 "run" => await RunCommand.RunAsync(rest),
                 "recommender" => await RecommenderCommand.RunAsync(rest),
                 "mailing-list" => await MailingListCommand.RunAsync(rest),
+                "ct" => await CtCommand.RunAsync(rest),
                 "-h" or "--help" or "help" => Print(Usage, 0),
                 null => Print(Usage, 2),
                 _ => Print($"unknown command '{command}'\n\n{Usage}", 2),

@@ -78,7 +78,9 @@ public static class TrainingPipeline
 
                 Progress("retrain");
                 var job = TrialJobs.ForTrial(spec.JobTemplate(prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId, ["pipeline"] = spec.Name });
-                job = job with { TrainOnValidation = true, ExportOnnx = true, Hyperparameters = job.Hyperparameters with { Epochs = spec.RetrainEpochs } };
+                // A CT denoiser trains on patches but validates on whole slices, which cannot merge: it retrains on the
+                // training subjects and is scored on the untouched test subjects (#14).
+                job = job with { TrainOnValidation = spec.Dataset.Kind != DatasetKinds.Ct, ExportOnnx = true, Hyperparameters = job.Hyperparameters with { Epochs = spec.RetrainEpochs } };
                 var trained = await run.StepAsync(Retrain, new TrainModelInput(job, 3, 600), Child(InstanceIds.Retrain(runId)));
                 if (trained.OnnxUri is null || trained.OnnxSha256 is null)
                     throw new InvalidOperationException($"the retrain job {trained.JobId} produced no ONNX export");
