@@ -19,8 +19,8 @@ using MlFunctions.Local.Cli;
 //   bandit: Thompson over champion (weaker) and challenger (better), label feedback after every answer;
 //   A/B:    a 50/50 abtest until its sequential test calls the difference;
 //   cache:  throughput on 16 repeated inputs at concurrency 16, heavy CNN, cache on vs off (per-model setting);
-//   rollout: the better challenger rolled out 5 → 25 → 50 → 100 % under label feedback (promoted), then a much less
-//            accurate candidate (rolled back at its first stage);
+//   rollout: the better challenger rolled out 5 → 25 → 50 → 100 % under label feedback (promoted), then a broken
+//            candidate (the ridge fit on labels off by one; rolled back at its first stage);
 //   logging: throughput of the MLP (cache off) with payload logging on vs a second host with it off.
 // Usage: bench/online/run.sh [bandit requests = 2000] [seconds per throughput point = 8]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -52,12 +52,12 @@ string datasets = Environment.GetEnvironmentVariable("MLF_DATASETS") is { Length
 var (trainImages, trainLabels) = OnlineModels.ReadMnist(Path.Combine(datasets, "mnist-train"), "train", 10_000);
 var (pool, labels) = OnlineModels.ReadMnist(Path.Combine(datasets, "mnist"), "t10k", 10_000);
 var fit = System.Diagnostics.Stopwatch.StartNew();
-var better = OnlineModels.Ridge(trainImages, trainLabels, lambda: 10);
+var ridge = OnlineModels.Ridge(trainImages, trainLabels, lambda: 10);
 var weaker = OnlineModels.Centroid(trainImages.Take(100).ToList(), trainLabels.Take(100).ToList());
 // The rollout's bad candidate: the same ridge fit on labels shifted by one class (a broken label mapping).
 var broken = OnlineModels.Ridge(trainImages, trainLabels.Select(y => (y + 1) % OnlineModels.Classes).ToList(), lambda: 10);
 double Accuracy(Linear w) => pool.Select((x, i) => OnlineModels.Predict(w, x) == labels[i] ? 1.0 : 0.0).Average();
-double accGood = Accuracy(better), accWeak = Accuracy(weaker);
+double accGood = Accuracy(ridge), accWeak = Accuracy(weaker);
 Console.WriteLine($"models (fitted in {fit.Elapsed.TotalSeconds:F1} s): champion (nearest mean, 100 images) t10k accuracy {accWeak:F3}, challenger (ridge, 10,000 images) {accGood:F3}, on {pool.Count} t10k images");
 // The payload-logging and cache points measure serving cost, not accuracy: a 784-64-10 MLP (more work per request than the linear models).
 var teacher = OnlineModels.Teacher(seed: 11);
@@ -94,7 +94,7 @@ try
             return v.Version;
         }
         int weakVersion = await Register("mnist", OnlineModels.Onnx(weaker), RegistryNames.Champion, OnlineModels.Output, [-1, OnlineModels.Features], 10);
-        int goodVersion = await Register("mnist", OnlineModels.Onnx(better), "challenger", OnlineModels.Output, [-1, OnlineModels.Features], 10);
+        int goodVersion = await Register("mnist", OnlineModels.Onnx(ridge), "challenger", OnlineModels.Output, [-1, OnlineModels.Features], 10);
         await Register("mlp-nocache", OnlineModels.Onnx(teacher), RegistryNames.Champion, OnlineModels.Output, [-1, OnlineModels.Features], 10);
         var heavy = BenchModels.HeavyCnn();
         await Register("cnn-cache", heavy.Onnx, RegistryNames.Champion, BenchModel.Output, heavy.BatchShape(-1), heavy.OutputSize);
@@ -247,6 +247,6 @@ finally
 Console.WriteLine($"wall {clock.Elapsed.TotalSeconds:F0} s. Definitions: best_share = share of the last half of the bandit's requests served by the better model; " +
     "regret_vs_uniform = the bandit's pseudo-regret / a 50/50 split's; ab_requests = requests (each with feedback) until the mSPRT was significant; " +
     "cache_hit_speedup and logging_overhead = throughput ratios (on / off); rollout_promoted = the better challenger went 5→25→50→100 % and became champion; " +
-    "rollout_rolled_back = a much less accurate candidate was rolled back to the champion.");
+    "rollout_rolled_back = a broken candidate (labels off by one) was rolled back to the champion.");
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"RESULT online bandit_best_share={bestShare:F3} bandit_regret_vs_uniform={regretVsUniform:F3} ab_requests_to_significance={abToSignificance} cache_hit_speedup={cacheSpeedup:F2} logging_overhead={loggingOverhead:F3} rollout_promoted={(rolloutPromoted ? "true" : "false")} rollout_rolled_back={(rolloutRolledBack ? "true" : "false")}"));
