@@ -147,7 +147,6 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
                         await Journal(job, "epoch-end", finished, cancellation, "journaled on resume: the checkpoint was committed by a worker that stopped before journaling it");
                 }
             }
-
             else if (job.WarmStartFrom is { } parent)
             {
                 history.AddRange(await WarmStartAsync(job, parent, model, optimizer, cancellation));
