@@ -66,11 +66,14 @@ public static class ApiRoutes
     /// <summary>GET: what each upload marker of the pipeline led to (run started, duplicate, rejected and why).</summary>
     public const string PipelineTriggerRecords = "api/pipelines/{name}/triggers";
 
+    /// <summary>GET: the dashboard's static files (both hosts; the local host serves them at / too). Anonymous: the files hold no data.</summary>
+    public const string Dashboard = "dashboard/{*path}";
+
     /// <summary>
     /// Routes served without a function key: health for load balancers, and KServe's V2 health so Kubernetes
-    /// liveness and readiness probes (which send no headers unless told) work. They reveal nothing but up/ready.
+    /// liveness and readiness probes (which send no headers unless told) work. They reveal nothing but up/ready; the dashboard's files hold no data.
     /// </summary>
-    public static IReadOnlyList<string> Anonymous { get; } = [Health, ServingRoutes.V2HealthLive, ServingRoutes.V2HealthReady];
+    public static IReadOnlyList<string> Anonymous { get; } = [Health, ServingRoutes.V2HealthLive, ServingRoutes.V2HealthReady, Dashboard];
 }
 
 /// <summary>Templates of the serving routes added for online validation and KServe conventions (also in <see cref="Inference.InferenceRoutes.All"/>).</summary>

@@ -7,6 +7,8 @@
   const main = document.getElementById('main');
   const banner = document.getElementById('banner');
   const keyform = document.getElementById('keyform');
+  // The API sits at the site root: the local host serves the pages at / (and /dashboard/), the Functions app at /dashboard/.
+  const ROOT = location.pathname.replace(/dashboard\/(index\.html)?$/, '').replace(/[^/]*$/, '');
   let poll = null;          // the live-update timer of the page shown, cleared on navigation
   let charts = [];          // uPlot instances to destroy on navigation
 
@@ -23,7 +25,7 @@
     if (!key) throw new ApiError('nokey', 'Enter the API key to see this page. The host prints where its key is kept when it starts (or set Local:ApiKey).');
     let response;
     try {
-      response = await fetch(path, Object.assign({ cache: 'no-store' }, options || {}, {
+      response = await fetch(ROOT + path, Object.assign({ cache: 'no-store' }, options || {}, {
         headers: Object.assign({ [HEADER]: key, 'accept': 'application/json' }, (options && options.headers) || {}),
       }));
     } catch (e) {

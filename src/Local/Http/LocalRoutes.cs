@@ -39,6 +39,7 @@ public static class LocalRoutes
         app.Use((http, next) => keys.EnforceAsync(http, () => next(http)));
 
         app.MapGet(ApiRoutes.Health, http => HealthHandler.HandleAsync(http, "local"));
+        app.MapGet(ApiRoutes.Dashboard, http => Api.Dashboard.DashboardContent.HandleAsync(http, DashboardFiles.Folder, (string?)http.Request.RouteValues["path"]));
         app.MapPost(ApiRoutes.StartOrchestration, Run((http, client) => OrchestrationStarter.HandleAsync(http, client, Route(http, "name"), Links)));
 
         app.MapInferenceRoutes();
