@@ -15,3 +15,19 @@ public sealed class DashboardFunctions
     public Task Dashboard([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ApiRoutes.Dashboard)] HttpRequest request, string? path) =>
         DashboardContent.HandleAsync(request.HttpContext, DashboardContent.DefaultFolder, path);
 }
+
+/// <summary>The routes the dashboard's Datasets and Serving pages read, over the handlers the local host maps.</summary>
+public sealed class DashboardApiFunctions(Api.Datasets.DatasetHandlers datasets, Api.Inference.ServingStats stats, Microsoft.Extensions.Logging.ILogger<DashboardApiFunctions> logger)
+{
+    [Function("ListDatasets")]
+    public Task ListDatasets([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.Datasets)] HttpRequest request) =>
+        ApiGuard.RunAsync(request.HttpContext, logger, () => datasets.HandleList(request.HttpContext));
+
+    [Function("GetDatasetVersion")]
+    public Task GetDatasetVersion([HttpTrigger(AuthorizationLevel.Function, "get", Route = ApiRoutes.DatasetVersion)] HttpRequest request, string name, string version) =>
+        ApiGuard.RunAsync(request.HttpContext, logger, () => datasets.HandleGet(request.HttpContext));
+
+    [Function("ServingStats")]
+    public Task ServingStats([HttpTrigger(AuthorizationLevel.Function, "get", Route = ServingRoutes.Stats)] HttpRequest request, string model) =>
+        ApiGuard.RunAsync(request.HttpContext, logger, () => stats.HandleGet(request.HttpContext));
+}

@@ -61,6 +61,11 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.TrackingRunMetric, Guarded(tracking.HandleMetric));
         app.MapGet(ApiRoutes.TrackingCompare, Guarded(tracking.HandleCompare));
 
+        var datasets = app.Services.GetRequiredService<Api.Datasets.DatasetHandlers>();
+        app.MapGet(ApiRoutes.Datasets, Guarded(datasets.HandleList));
+        app.MapGet(ApiRoutes.DatasetVersion, Guarded(datasets.HandleGet));
+        app.MapGet(ServingRoutes.Stats, Guarded(app.Services.GetRequiredService<ServingStats>().HandleGet));
+
         var rollouts = app.Services.GetRequiredService<RolloutHandlers>();
         app.MapPost(ServingRoutes.Rollouts, Run((http, client) => rollouts.HandleStart(http, client, Links)));
         app.MapGet(ServingRoutes.Rollout, Run(rollouts.HandleGet));
