@@ -51,11 +51,13 @@ public sealed class MnistQuickScreenshotTests(DashboardFixture fixture, ITestOut
         var run = (await api.GetFromJsonAsync<JsonObject>("api/pipelines/runs"))!["runs"]!.AsArray().Single()!;
         var runId = (string)run["runId"]!;
         var steps = (await api.GetFromJsonAsync<JsonObject>($"api/pipelines/runs/{runId}"))!["steps"]!.AsArray().Count;
-        var sweep = (await api.GetFromJsonAsync<JsonObject>("api/sweeps"))!["sweeps"]!.AsArray().Single()!;
-        var sweepId = (string)sweep["sweepId"]!;
-        var model = (await api.GetFromJsonAsync<JsonObject>("api/registry/models"))!["models"]!.AsArray().Single()!;
-        var modelName = (string)model["name"]!;
-        var champion = (int)model["aliases"]!["champion"]!;
+        // The sweeps and registry live in the shared test storage (other tests' sweeps and models are there too):
+        // take this run's own from its output.
+        var final = (await api.GetFromJsonAsync<JsonObject>($"runtime/webhooks/durabletask/instances/{runId}"))!["output"]!;
+        var sweepId = (string)final["sweep"]!["sweepId"]!;
+        var trialCount = (await api.GetFromJsonAsync<JsonObject>($"api/sweeps/{sweepId}/trials"))!["trials"]!.AsArray().Count;
+        var modelName = (string)final["model"]!;
+        var champion = (int)(await api.GetFromJsonAsync<JsonObject>($"api/registry/models/{modelName}/aliases/champion"))!["version"]!;
 
         var context = await fixture.Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
         await context.AddInitScriptAsync($"localStorage.setItem('mlf-api-key', '{Key}');");
@@ -68,9 +70,9 @@ public sealed class MnistQuickScreenshotTests(DashboardFixture fixture, ITestOut
 
         await page.GotoAsync(url + "#/sweeps/" + sweepId);
         await page.Locator("#curves .chart canvas").First.WaitForAsync(new() { Timeout = 30_000 });
-        Assert.StartsWith($"{(int)sweep["trialCount"]!} trials", await page.Locator("#sweep-summary").InnerTextAsync());
+        Assert.StartsWith($"{trialCount} trials", await page.Locator("#sweep-summary").InnerTextAsync());
         var points = (await page.Locator("#curves .chart").First.GetAttributeAsync("data-points"))!;
-        output.WriteLine($"run {runId}: {steps} steps; sweep {sweepId}: {sweep["trialCount"]} trials, first curve points {points}; {modelName} champion v{champion}");
+        output.WriteLine($"run {runId}: {steps} steps; sweep {sweepId}: {trialCount} trials, first curve points {points}; {modelName} champion v{champion}");
         await ShotAsync(page, "mnist-sweep");
 
         await page.GotoAsync(url + "#/models/" + modelName);
