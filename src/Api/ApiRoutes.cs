@@ -66,11 +66,20 @@ public static class ApiRoutes
     /// <summary>GET: what each upload marker of the pipeline led to (run started, duplicate, rejected and why).</summary>
     public const string PipelineTriggerRecords = "api/pipelines/{name}/triggers";
 
+    /// <summary>GET: the registered datasets with their versions (dashboard's Datasets page).</summary>
+    public const string Datasets = "api/datasets";
+
+    /// <summary>GET: one dataset version: manifest, validation profile, and its preparations with their fitted transforms.</summary>
+    public const string DatasetVersion = "api/datasets/{name}/versions/{version}";
+
+    /// <summary>GET: the dashboard's static files (both hosts; the local host serves them at / too). Anonymous: the files hold no data.</summary>
+    public const string Dashboard = "dashboard/{*path}";
+
     /// <summary>
     /// Routes served without a function key: health for load balancers, and KServe's V2 health so Kubernetes
-    /// liveness and readiness probes (which send no headers unless told) work. They reveal nothing but up/ready.
+    /// liveness and readiness probes (which send no headers unless told) work. They reveal nothing but up/ready; the dashboard's files hold no data.
     /// </summary>
-    public static IReadOnlyList<string> Anonymous { get; } = [Health, ServingRoutes.V2HealthLive, ServingRoutes.V2HealthReady];
+    public static IReadOnlyList<string> Anonymous { get; } = [Health, ServingRoutes.V2HealthLive, ServingRoutes.V2HealthReady, Dashboard];
 }
 
 /// <summary>Templates of the serving routes added for online validation and KServe conventions (also in <see cref="Inference.InferenceRoutes.All"/>).</summary>
@@ -87,6 +96,9 @@ public static class ServingRoutes
 
     /// <summary>GET: KServe V1 model readiness, {"name", "ready"}.</summary>
     public const string V1ModelReady = "v1/models/{model}";
+
+    /// <summary>GET: this instance's serving figures for the model per version: traffic, latency p50/p99 and histogram, error and cache-hit rates.</summary>
+    public const string Stats = "api/serving/{model}/stats";
 
     /// <summary>POST a rollout spec: starts the staged canary rollout of an alias (202 with the management links).</summary>
     public const string Rollouts = "api/serving/{model}/rollouts";

@@ -27,6 +27,7 @@ builder.Services.AddSingleton<MlFunctions.Api.Tracking.TrackingHandlers>();
 builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
 builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();
 builder.Services.AddSingleton<RolloutHandlers>();
+builder.Services.AddSingleton<MlFunctions.Api.Datasets.DatasetHandlers>();
 builder.Services.AddSingleton<IStorageClients>(_ => new ConnectionStringStorageClients(_ =>
     Task.FromResult(builder.Configuration["AzureWebJobsStorage"] ?? throw new InvalidOperationException("AzureWebJobsStorage is not set"))));
 builder.Services.Configure<DispatchOptions>(builder.Configuration.GetSection("Dispatch"));

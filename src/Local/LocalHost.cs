@@ -66,6 +66,7 @@ public static class LocalHost
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineRunHandlers>();
         builder.Services.AddSingleton<MlFunctions.Api.Pipelines.PipelineHandlers>();
         builder.Services.AddSingleton<RolloutHandlers>();
+        builder.Services.AddSingleton<MlFunctions.Api.Datasets.DatasetHandlers>();
         builder.Services.Configure<ProbeOptions>(builder.Configuration.GetSection("Probe"));
         builder.Services.Configure<MlFunctions.Activities.Datasets.DatasetOptions>(builder.Configuration.GetSection("Datasets"));
         AddInference(builder);

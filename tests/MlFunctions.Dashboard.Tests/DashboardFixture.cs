@@ -32,6 +32,8 @@ public sealed class DashboardFixture : IAsyncLifetime
 
     public string BaseUrl { get; private set; } = "";
 
+    public IServiceProvider Services => app!.Services;
+
     public string Pipeline { get; } = "loans-ui-" + Guid.NewGuid().ToString("N")[..6];
 
     public string RunId { get; private set; } = "";

@@ -21,6 +21,8 @@ public static class InferenceServiceCollectionExtensions
         configure?.Invoke(options);
         services.TryAddSingleton(options);
         services.TryAddSingleton(sp => new ServingMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton<ServingStats>();
+        services.AddHostedService<ServingStats.Starter>();
         services.TryAddSingleton<IArtifactStore>(sp => new BlobArtifactStore(sp.GetRequiredService<BlobServiceClient>()));
         services.TryAddSingleton<ISessionFactory>(sp =>
         {

@@ -7,6 +7,8 @@
   const main = document.getElementById('main');
   const banner = document.getElementById('banner');
   const keyform = document.getElementById('keyform');
+  // The API sits at the site root: the local host serves the pages at / (and /dashboard/), the Functions app at /dashboard/.
+  const ROOT = location.pathname.replace(/dashboard\/(index\.html)?$/, '').replace(/[^/]*$/, '');
   let poll = null;          // the live-update timer of the page shown, cleared on navigation
   let charts = [];          // uPlot instances to destroy on navigation
 
@@ -23,7 +25,7 @@
     if (!key) throw new ApiError('nokey', 'Enter the API key to see this page. The host prints where its key is kept when it starts (or set Local:ApiKey).');
     let response;
     try {
-      response = await fetch(path, Object.assign({ cache: 'no-store' }, options || {}, {
+      response = await fetch(ROOT + path, Object.assign({ cache: 'no-store' }, options || {}, {
         headers: Object.assign({ [HEADER]: key, 'accept': 'application/json' }, (options && options.headers) || {}),
       }));
     } catch (e) {
@@ -252,7 +254,7 @@
       h('p', { class: 'muted', id: 'sweep-summary' }, trials.length + ' trials · ' + (sweep.spec ? sweep.spec.algorithm : '') + ' · objective ' + (objective.metric || '?') + ' ' + (objective.direction || '') +
         (trials.some(t => t.status === 'earlyStopped') ? ' · ' + trials.filter(t => t.status === 'earlyStopped').length + ' stopped early (✂)' : '') + (running ? ' · updating live' : '')),
       h('h2', null, 'Trials'), table,
-      h('h2', null, 'Per-epoch curves of the chosen trials'), curves,
+      h('h2', null, 'Per-epoch curves of the chosen trials ', chosen.length >= 2 && chosen.length <= 5 ? h('a', { href: '#/compare?runs=' + chosen.map(enc).join(','), id: 'compare-link', style: 'font-size:13px;font-weight:normal' }, 'Compare these ' + chosen.length) : null), curves,
       paramNames.length && trials.some(t => t.objective != null) ? [h('h2', null, 'Parallel coordinates'), parallel(trials, paramNames, objective)] : null);
 
     const histories = await Promise.all(chosen.map(t => api('api/sweeps/' + enc(id) + '/trials/' + enc(t) + '/metrics').catch(e => ({ trial: t, error: e.message, metrics: {} }))));
@@ -361,6 +363,153 @@
       ], versions, { id: 'versions-table', rowAttrs: (v, tr) => tr.setAttribute('data-version', v.version) }));
   }
 
+
+  // ---- Compare: 2-5 runs or trials side by side (params, final metrics, per-epoch curves) ----
+  async function comparePage(params) {
+    const ids = (params.get('runs') || '').split(',').map(s => s.trim()).filter(Boolean);
+    const picker = h('form', { class: 'filters', onsubmit: (ev) => { ev.preventDefault(); location.hash = '#/compare?runs=' + ev.target.runs.value.split(/[\s,]+/).filter(Boolean).join(','); } },
+      h('label', null, 'Run or trial ids (2–5, comma-separated) ', h('input', { name: 'runs', size: 70, value: ids.join(',') })), h('button', { type: 'submit' }, 'Compare'));
+    if (ids.length < 2 || ids.length > 5) {
+      show(h('h1', null, 'Compare runs'), picker, empty(ids.length > 5 ? 'Pick at most 5 runs: ' + ids.length + ' were given.' : 'Pick 2 to 5 runs or trials: tick trials on a sweep page and follow "Compare", or type their ids here.'));
+      return;
+    }
+    let body;
+    try { body = await api('api/tracking/compare?runs=' + ids.map(enc).join(',')); }
+    catch (e) { if (e.kind === 'notfound' || e.kind === 'http') { show(h('h1', null, 'Compare runs'), picker, h('div', { class: 'empty', id: 'compare-missing' }, e.message)); return; } throw e; }
+    const runs = body.runs || [];
+    const differing = new Set(body.differingParameters || []);
+    const side = (title, rows, fmt, id) => h('div', { class: 'tablewrap' }, h('table', { id }, h('thead', null, h('tr', null, h('th', null, title), runs.map(r => h('th', null, h('code', null, r.runId))))),
+      h('tbody', null, Object.entries(rows || {}).map(([name, values]) => h('tr', { class: differing.has(name) ? 'selected' : null, 'data-name': name }, h('td', null, name), values.map(v => h('td', { class: 'num' }, fmt(v))))))));
+    const curves = h('div', { id: 'compare-curves', class: 'grid2' });
+    show(h('h1', null, 'Compare ', runs.length, ' runs'), picker,
+      h('p', { class: 'muted' }, runs.map(r => [h('code', null, r.runId), ' ', pill(r.status), r.sweep ? [' sweep ', h('a', { href: '#/sweeps/' + enc(r.sweep) }, r.sweep)] : null, ' · '])),
+      h('h2', null, 'Parameters (rows that differ are highlighted)'), side('parameter', body.parameters, v => v == null ? '' : v, 'compare-params'),
+      h('h2', null, 'Final metrics'), side('metric', body.metrics, fmtNum, 'compare-metrics'),
+      h('h2', null, 'Per-epoch curves'), curves);
+    const metricNames = Object.keys(body.metrics || {}).slice(0, 6);
+    for (const metric of metricNames) {
+      const histories = await Promise.all(runs.map(r => api('api/tracking/runs/' + enc(r.runId) + '/metrics/' + enc(metric)).catch(() => null)));
+      const series = histories.map(x => (x && (x.history || x.points || x.values)) || []);
+      if (series.every(p => p.length < 2)) continue;
+      const steps = [...new Set(series.flatMap(p => p.map(q => q.step)))].sort((a, b) => a - b);
+      const data = [steps, ...series.map(p => { const m = new Map(p.map(q => [q.step, q.value])); return steps.map(s => m.has(s) ? m.get(s) : null); })];
+      const holder = h('div', { class: 'chart', 'data-metric': metric });
+      curves.appendChild(holder);
+      charts.push(new uPlot({ title: metric, width: 600, height: 220, scales: { x: { time: false } }, axes: [{ label: 'epoch' }, { size: 70 }],
+        series: [{ label: 'epoch' }, ...runs.map((r, i) => ({ label: r.runId, stroke: palette[i % palette.length], width: 2, spanGaps: true }))] }, data, holder));
+    }
+  }
+
+  // ---- Datasets: versions, validation profile (per-column statistics, value histograms), the fitted transform ----
+  async function datasetsPage() {
+    const body = await api('api/datasets');
+    const rows = (body.datasets || []).flatMap(d => d.versions.map(v => Object.assign({ name: d.name }, v)));
+    show(h('h1', null, 'Datasets'), rows.length === 0 ? empty('No registered datasets yet. A pipeline run registers its data as its first step.') :
+      sortableTable([
+        { key: 'name', title: 'Dataset', value: r => r.name, render: r => h('a', { href: '#/datasets/' + enc(r.name) + '/' + enc(r.version) }, r.name) },
+        { key: 'version', title: 'Version', value: r => r.version, render: r => h('code', null, r.version) },
+        { key: 'format', title: 'Format', value: r => r.format },
+        { key: 'files', title: 'Files', num: true, value: r => r.files },
+        { key: 'bytes', title: 'Size', num: true, value: r => r.bytes, render: r => fmtBytes(r.bytes) },
+        { key: 'passed', title: 'Validation', value: r => r.passed, render: r => r.validated ? pill(r.passed ? 'Succeeded' : 'Failed') : h('span', { class: 'muted' }, 'not validated') },
+        { key: 'createdAt', title: 'Registered', value: r => r.createdAt, render: r => fmtTime(r.createdAt) },
+      ], rows, { id: 'datasets-table', sortBy: 'createdAt', dir: -1 }));
+  }
+  const fmtBytes = (b) => b == null ? '' : b < 1024 ? b + ' B' : b < 1048576 ? (b / 1024).toFixed(1) + ' KB' : (b / 1048576).toFixed(1) + ' MB';
+
+  function bars(entries, id) {
+    const max = Math.max(1, ...entries.map(([, n]) => n));
+    return h('div', { class: 'bars', id }, entries.map(([label, n]) => h('div', { class: 'bar-row', 'data-value': label },
+      h('span', { class: 'bar-label', title: label }, label), h('span', { class: 'bar', style: 'width:' + Math.max(1, Math.round(200 * n / max)) + 'px' }), h('span', { class: 'muted' }, ' ' + n))));
+  }
+
+  async function datasetPage(name, version) {
+    let d;
+    try { d = await api('api/datasets/' + enc(name) + '/versions/' + enc(version)); }
+    catch (e) { if (e.kind === 'notfound') { show(h('h1', null, 'Dataset ' + name), h('div', { class: 'empty', id: 'dataset-missing' }, e.message + ' ', h('a', { href: '#/datasets' }, 'Back to the datasets'))); return; } throw e; }
+    const report = d.validation;
+    const table = report && report.table;
+    const checks = report ? sortableTable([
+      { key: 'part', title: 'Part', value: c => c.part }, { key: 'check', title: 'Check', value: c => c.check },
+      { key: 'passed', title: 'Result', value: c => c.passed, render: c => pill(c.passed ? 'Succeeded' : 'Failed') }, { key: 'detail', title: 'Detail', value: c => c.detail },
+    ], report.checks || [], { id: 'checks-table' }) : empty('This version has not been validated.');
+    const columns = table ? h('div', { id: 'columns', class: 'grid2' }, (table.columns || []).map(c => h('div', { class: 'card', 'data-column': c.name },
+      h('strong', null, c.name), ' ', h('span', { class: 'pill' }, String(c.kind).toLowerCase()), c.name === table.label ? h('span', { class: 'pill s-Running' }, ' label') : null,
+      h('div', { class: 'muted' }, c.count + ' values · ' + c.missing + ' missing · ' + c.distinct + ' distinct' +
+        (c.mean != null ? ' · min ' + fmtNum(c.min) + ' · mean ' + fmtNum(c.mean) + ' · std ' + fmtNum(c.std) + ' · max ' + fmtNum(c.max) : '')),
+      (c.topValues || []).length ? bars(c.topValues.map(kv => [kv.key, kv.value]), null) : null))) : null;
+    const parts = report && (report.parts || []).length ? sortableTable([
+      { key: 'name', title: 'Part', value: p => p.name }, { key: 'count', title: 'Samples', num: true, value: p => p.count },
+      { key: 'shape', title: 'Sample shape', value: p => (p.sampleShape || []).join('×') },
+      { key: 'min', title: 'Min', num: true, value: p => p.min }, { key: 'max', title: 'Max', num: true, value: p => p.max },
+      { key: 'mean', title: 'Mean', num: true, value: p => p.mean }, { key: 'std', title: 'Std', num: true, value: p => p.std },
+      { key: 'nonFinite', title: 'Non-finite', num: true, value: p => p.nonFiniteValues },
+      { key: 'labels', title: 'Labels', sort: false, value: () => null, render: p => bars(Object.entries(p.labelCounts || {}), null) },
+    ], report.parts, { id: 'parts-table' }) : null;
+    const classes = table && table.classCounts ? [h('h2', null, 'Class balance of ', h('code', null, table.label)), bars(Object.entries(table.classCounts), 'class-bars')] : null;
+    show(h('h1', null, 'Dataset ', h('code', null, name), ' ', h('code', null, version), ' ', report ? pill(report.passed ? 'Succeeded' : 'Failed') : null),
+      h('p', { class: 'muted', id: 'dataset-summary' }, (d.manifest.format || '') + ' · ' + (d.manifest.files || []).length + ' files · ' +
+        fmtBytes((d.manifest.files || []).reduce((n, f) => n + (f.bytes || 0), 0)) + (table ? ' · ' + table.rows + ' rows' : '') + (d.manifest.source ? ' · from ' + d.manifest.source : '')),
+      h('h2', null, 'Validation checks'), checks, classes, columns ? [h('h2', null, 'Columns'), columns] : null, parts ? [h('h2', null, 'Profile'), parts] : null,
+      h('h2', null, 'Fitted transforms'), (d.preparations || []).length === 0 ? empty('No run has prepared this version yet.') :
+        h('div', { id: 'transforms' }, d.preparations.map(p => h('div', { class: 'card', 'data-kind': p.transform && p.transform.kind },
+          h('strong', null, 'transform ', h('code', null, p.transform ? p.transform.kind : '?')), ' recipe ', h('code', null, short(p.recipeHash)), ' · ',
+          (p.splits || []).map(s => s.name + ' ' + s.count).join(' · '),
+          h('pre', { class: 'transform' }, JSON.stringify(summarizeTransform(p.transform), null, 1))))),
+      h('h2', null, 'Files'), h('div', { class: 'digest' }, (d.manifest.files || []).map(f => h('div', null, f.name + ' · ' + fmtBytes(f.bytes) + ' · ' + short(f.sha256)))));
+  }
+  // The transform without its long per-user/per-item maps: what a reader checks (kind, scales, columns and their encodings).
+  function summarizeTransform(t) {
+    if (!t) return null;
+    const out = JSON.parse(JSON.stringify(t));
+    if (out.interactions) for (const k of Object.keys(out.interactions)) { const v = out.interactions[k]; if (Array.isArray(v) && v.length > 8) out.interactions[k] = v.slice(0, 8).concat(['… ' + v.length + ' in all']); else if (v && typeof v === 'object' && Object.keys(v).length > 8) out.interactions[k] = Object.keys(v).length + ' entries'; }
+    if (out.tabular && out.tabular.columns) out.tabular.columns = out.tabular.columns.map(c => { const x = Object.assign({}, c); for (const k of Object.keys(x)) if (Array.isArray(x[k]) && x[k].length > 12) x[k] = x[k].slice(0, 12).concat(['… ' + x[k].length + ' in all']); else if (x[k] && typeof x[k] === 'object' && Object.keys(x[k]).length > 12) x[k] = Object.keys(x[k]).length + ' entries'; return x; });
+    return out;
+  }
+
+  // ---- Serving: per model, the policy, traffic per version, latency p50/p99 + histogram, error and cache-hit rates ----
+  async function servingPage() {
+    const models = (await api('api/registry/models')).models || [];
+    if (models.length === 0) { show(h('h1', null, 'Serving'), empty('No registered models, so nothing is served yet.')); return; }
+    const stats = await Promise.all(models.map(m => Promise.all([
+      api('api/serving/' + enc(m.name) + '/stats'),
+      api('api/serving/' + enc(m.name) + '/policy').catch(e => { if (e.kind === 'notfound') return null; if (e.kind === 'http') return { error: e.message }; throw e; }),
+    ])));
+    const pct = (x) => x == null ? '–' : (100 * x).toFixed(1) + ' %';
+    const ms = (x) => x == null ? '–' : (x < 10 ? x.toFixed(2) : x.toFixed(0)) + ' ms';
+    show(h('h1', null, 'Serving'), h('p', { class: 'muted' }, 'Figures of this host instance since ' + fmtTime(stats[0][0].since) + '.'),
+      models.map((m, i) => {
+        const [s, policy] = stats[i];
+        const versions = s.versions || [];
+        // GET policy answers {policy: {policy: RoutingPolicy, etag, generation}, state, test}; show the routing policy.
+        const p = policy && policy.error ? policy : policy && policy.policy ? (policy.policy.policy || policy.policy) : null;
+        const hist = h('div', { class: 'chart', 'data-model': m.name });
+        const node = h('div', { class: 'card', 'data-model': m.name },
+          h('h2', null, h('a', { href: '#/models/' + enc(m.name) }, m.name), ' ', Object.entries(m.aliases || {}).map(([a, v]) => h('span', { class: 'pill' }, a + ' → v' + v + ' '))),
+          h('p', { class: 'policy' }, 'Policy: ', p && p.error ? h('span', { class: 'muted' }, 'not readable here: ' + p.error) : p ? h('code', { 'data-kind': p.kind }, (p.kind || 'policy') + ' ' + JSON.stringify(Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'kind'))).slice(0, 300)) : 'none (the champion alias serves every request)'),
+          versions.length === 0 ? empty('No requests served since this instance started.') : [
+            sortableTable([
+              { key: 'version', title: 'Version', value: v => v.version, render: v => 'v' + v.version },
+              { key: 'requests', title: 'Requests', num: true, value: v => v.requests },
+              { key: 'trafficShare', title: 'Traffic', num: true, value: v => v.trafficShare, render: v => pct(v.trafficShare) },
+              { key: 'p50Ms', title: 'p50', num: true, value: v => v.p50Ms, render: v => ms(v.p50Ms) },
+              { key: 'p99Ms', title: 'p99', num: true, value: v => v.p99Ms, render: v => ms(v.p99Ms) },
+              { key: 'errorRate', title: 'Errors (5xx)', num: true, value: v => v.errorRate, render: v => pct(v.errorRate) + ' (' + v.serverErrors + ')' },
+              { key: 'clientErrors', title: '4xx', num: true, value: v => v.clientErrors },
+              { key: 'cacheHitRate', title: 'Cache hits', num: true, value: v => v.cacheHitRate, render: v => pct(v.cacheHitRate) },
+            ], versions, { rowAttrs: (v, tr) => tr.setAttribute('data-version', v.version) }),
+            hist]);
+        if (versions.length) setTimeout(() => {
+          const bounds = s.boundsMs; const xs = bounds.map((_, k) => k).concat([bounds.length]);
+          charts.push(new uPlot({ title: 'latency histogram (requests per bucket, ms upper bound)', width: 1100, height: 200, scales: { x: { time: false } },
+            axes: [{ values: (u, ticks) => ticks.map(t => t < bounds.length ? '≤' + bounds[t] : '>' + bounds[bounds.length - 1]) }, { size: 60 }],
+            series: [{ label: 'bucket' }, ...versions.map((v, k) => ({ label: 'v' + v.version, stroke: palette[k % palette.length], width: 2, paths: uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6 / versions.length] }) : undefined }))] },
+            [xs, ...versions.map(v => v.histogram)], hist));
+        }, 0);
+        return node;
+      }));
+  }
+
   // ---- Router ----
   async function route() {
     clearTimeout(poll); poll = null;
@@ -379,9 +528,15 @@
       else if (parts[0] === 'sweeps') await sweepsPage();
       else if (parts[0] === 'models' && parts[1]) await modelPage(parts[1]);
       else if (parts[0] === 'models') await modelsPage();
+      else if (parts[0] === 'datasets' && parts[1]) await datasetPage(parts[1], parts[2] || '');
+      else if (parts[0] === 'datasets') await datasetsPage();
+      else if (parts[0] === 'serving') await servingPage();
+      else if (parts[0] === 'compare') await comparePage(params);
       else await runsPage(params);
       document.body.dataset.rendered = hash;
       document.body.dataset.renderMs = String(Math.round(performance.now() - started));
+      // ms since navigation start: the first render of the page's data, as the speed test reads it.
+      if (!document.body.dataset.firstRenderAt) document.body.dataset.firstRenderAt = String(Math.round(performance.now()));
     } catch (e) {
       show(empty('This page could not be shown.'));
       showError(e instanceof ApiError ? e : new ApiError('error', 'Unexpected error: ' + e.message));

@@ -1,6 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,19 +9,23 @@ using MlFunctions.Local.Http;
 
 namespace MlFunctions.Local.Cli;
 
-/// <summary>The command line of the local host: <c>serve</c>, <c>probe</c> and <c>mnist</c> (the main job).</summary>
+/// <summary>One verb whose command parses its own options: host configuration (--urls, --Local:…, --workers) goes on to the host builder.</summary>
+public sealed record PassthroughVerb(string Name, string Usage, Func<string[], Task<int>> RunAsync);
+
+/// <summary>
+/// The command line (<c>dotnet run --project src/Local -- VERB</c>, or <c>mlf VERB</c> as a dotnet tool), on System.CommandLine:
+/// verbs that talk to a running host (<see cref="RemoteCommands"/>: runs, sweeps, models, predict) and the verbs that run the
+/// embedded host (<see cref="Passthrough"/>: serve, probe and the case studies). Exit codes: 0 ok, 1 failed, 2 usage.
+/// </summary>
 public static class Commands
 {
-    private static readonly string Usage = """
-        usage: dotnet run --project src/Local -- <command> [options]
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int UsageError = 2;
 
-        commands:
-          serve                 run the host (engine, Azurite if AzureWebJobsStorage is unset, HTTP) until Ctrl-C
-          probe                 run the host, start a FanOutProbe through its HTTP API, print the result
-                                  --count N (default 100)  --delay-ms D (default 0)  --sequential  --keep-serving
-        """ + "\n" + MnistCommand.Usage + RunCommand.Usage + "\n" + RecommenderCommand.Usage + "\n" + MailingListCommand.Usage + "\n" + """
+    private const string HostOptions = """
 
-        options for every command:
+        options of the verbs that run the embedded host:
           --urls URL            where HTTP listens (default http://127.0.0.1:7071)
           --workers N           training worker processes on the training-jobs queue (default 1, 0 = none)
           --Local:TaskHub NAME  task hub (default MlFunctionsHub); --Local:ApiKey KEY; --Local:DataPath DIR
@@ -34,31 +38,112 @@ public static class Commands
           --Pipelines:Mnist:DataDirectories:0 DIR     folders a scheduled run registers (default: latest upload batch)
         """;
 
-    public static async Task<int> RunAsync(string[] args)
+    private const string ServeUsage = """
+          serve                 run the host (engine, Azurite if AzureWebJobsStorage is unset, HTTP, dashboard at /) until Ctrl-C
+        """;
+
+    private const string ProbeUsage = """
+          probe                 run the host, start a FanOutProbe through its HTTP API, print the result
+                                  --count N (default 100)  --delay-ms D (default 0)  --sequential  --keep-serving
+        """;
+
+    /// <summary>
+    /// The verbs that run the embedded host, each with its own option parser (their options include the host's
+    /// configuration keys, which no fixed grammar can list). A case-study verb is one line here:
+    /// <c>new("ct", CtCommand.Usage, CtCommand.RunAsync),</c>.
+    /// </summary>
+    public static readonly IReadOnlyList<PassthroughVerb> Passthrough =
+    [
+        new("serve", ServeUsage, ServeAsync),
+        new("probe", ProbeUsage, ProbeAsync),
+        new("mnist", MnistCommand.Usage, MnistCommand.RunAsync),
+        new("run", RunCommand.Usage, RunCommand.RunAsync),
+        new("recommender", RecommenderCommand.Usage, RecommenderCommand.RunAsync),
+        new("mailing-list", MailingListCommand.Usage, MailingListCommand.RunAsync),
+        new("ct", CtCommand.Usage, CtCommand.RunAsync),
+    ];
+
+    public static Task<int> RunAsync(string[] args) => RunAsync(args, Console.Out, Console.Error, CancellationToken.None);
+
+    /// <summary>The entry point, with its writers: tests call it in-process and read what a user would see.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        var command = args.FirstOrDefault();
-        var rest = args.Skip(1).Select(a => a == "--workers" ? "--Local:Workers" : a).ToArray();
+        var verb = Passthrough.FirstOrDefault(v => v.Name == args.FirstOrDefault());
+        if (verb is not null)
+            return await RunPassthroughAsync(verb, args.Skip(1).ToArray(), output, error);
+
+        var root = Build();
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var problem in parsed.Errors)
+                await error.WriteLineAsync("error: " + problem.Message);
+            var command = parsed.CommandResult.Command;
+            await error.WriteLineAsync($"see: {string.Join(' ', Path(command))} --help");
+            return UsageError;
+        }
+
         try
         {
-            return command switch
-            {
-                "serve" => await ServeAsync(rest),
-                "probe" => await ProbeAsync(rest),
-                "mnist" => await MnistCommand.RunAsync(rest),
-                "run" => await RunCommand.RunAsync(rest),
-                "recommender" => await RecommenderCommand.RunAsync(rest),
-                "mailing-list" => await MailingListCommand.RunAsync(rest),
-                "ct" => await CtCommand.RunAsync(rest),
-                "-h" or "--help" or "help" => Print(Usage, 0),
-                null => Print(Usage, 2),
-                _ => Print($"unknown command '{command}'\n\n{Usage}", 2),
-            };
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken);
+        }
+        catch (CliUsageException e)
+        {
+            await error.WriteLineAsync("error: " + e.Message);
+            return UsageError;
+        }
+        catch (CliException e)
+        {
+            await error.WriteLineAsync("error: " + e.Message);
+            return Failed;
+        }
+    }
+
+    /// <summary>The whole grammar: remote verbs with their options, and the passthrough verbs listed for the root's help.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("MlFunctions: a serverless ML life cycle. Verbs that talk to a running host take --url/--key " +
+            $"(or {HostClient.UrlVariable}/{HostClient.KeyVariable}) and --json; the verbs that run the embedded host list their options with VERB --help.");
+        RemoteCommands.AddTo(root);
+        foreach (var verb in Passthrough)
+            root.Subcommands.Add(new Command(verb.Name, Describe(verb.Usage)) { TreatUnmatchedTokensAsErrors = false });
+        return root;
+    }
+
+    private static async Task<int> RunPassthroughAsync(PassthroughVerb verb, string[] args, TextWriter output, TextWriter error)
+    {
+        if (args.Any(a => a is "-h" or "--help" or "-?"))
+        {
+            await output.WriteLineAsync($"usage: dotnet run --project src/Local -c Release -- {verb.Name} [options]\n\n{verb.Usage}{HostOptions}");
+            return Ok;
+        }
+
+        try
+        {
+            return await verb.RunAsync(args.Select(a => a == "--workers" ? "--Local:Workers" : a).ToArray());
         }
         catch (InvalidOperationException e) when (e.Message.Contains("Azurite", StringComparison.Ordinal))
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            await error.WriteLineAsync($"error: {e.Message}");
+            return Failed;
         }
+    }
+
+    /// <summary>A usage block's first line without its verb and arguments: the one-line description the root's help lists.</summary>
+    private static string Describe(string usage)
+    {
+        var first = usage.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
+        var gap = first.IndexOf("  ", StringComparison.Ordinal);
+        return gap < 0 ? first : first[gap..].Trim();
+    }
+
+    private static IEnumerable<string> Path(Command command)
+    {
+        var names = new List<string>();
+        for (Command? c = command; c is not null and not RootCommand; c = c.Parents.OfType<Command>().FirstOrDefault())
+            names.Insert(0, c.Name);
+        names.Insert(0, "mlf");
+        return names;
     }
 
     private static async Task<int> ServeAsync(string[] args)
@@ -135,16 +220,11 @@ public static class Commands
             ? $"function key (x-functions-key or ?code=): {keys.Key}  (stored in {keys.KeyFile})"
             : "function key: from Local:ApiKey");
         Console.WriteLine($"health: {BaseUrl(app)}/{ApiRoutes.Health}");
+        Console.WriteLine($"dashboard: {BaseUrl(app)}/");
     }
 
     public static string BaseUrl(WebApplication app) =>
         app.Services.GetRequiredService<ManagementLinks>().ListeningUrl ?? LocalHost.DefaultUrl;
-
-    private static int Print(string text, int code)
-    {
-        (code == 0 ? Console.Out : Console.Error).WriteLine(text);
-        return code;
-    }
 
     private sealed record ProbeArgs(int Count, int DelayMs, bool Sequential, bool KeepServing)
     {

@@ -57,7 +57,8 @@ public sealed class ApiKeys
     public async Task EnforceAsync(HttpContext http, Func<Task> next)
     {
         var path = http.Request.Path;
-        var anonymous = ApiRoutes.Anonymous.Any(route => path.Equals("/" + route, StringComparison.OrdinalIgnoreCase));
+        var anonymous = ApiRoutes.Anonymous.Any(route => path.Equals("/" + route, StringComparison.OrdinalIgnoreCase))
+            || path.StartsWithSegments("/" + Api.Dashboard.DashboardContent.FolderName, StringComparison.OrdinalIgnoreCase);
         if (anonymous || IsAuthorized(http.Request))
         {
             await next();

@@ -39,6 +39,7 @@ public static class LocalRoutes
         app.Use((http, next) => keys.EnforceAsync(http, () => next(http)));
 
         app.MapGet(ApiRoutes.Health, http => HealthHandler.HandleAsync(http, "local"));
+        app.MapGet(ApiRoutes.Dashboard, http => Api.Dashboard.DashboardContent.HandleAsync(http, DashboardFiles.Folder, (string?)http.Request.RouteValues["path"]));
         app.MapPost(ApiRoutes.StartOrchestration, Run((http, client) => OrchestrationStarter.HandleAsync(http, client, Route(http, "name"), Links)));
 
         app.MapInferenceRoutes();
@@ -59,6 +60,11 @@ public static class LocalRoutes
         app.MapGet(ApiRoutes.TrackingRun, Guarded(tracking.HandleRun));
         app.MapGet(ApiRoutes.TrackingRunMetric, Guarded(tracking.HandleMetric));
         app.MapGet(ApiRoutes.TrackingCompare, Guarded(tracking.HandleCompare));
+
+        var datasets = app.Services.GetRequiredService<Api.Datasets.DatasetHandlers>();
+        app.MapGet(ApiRoutes.Datasets, Guarded(datasets.HandleList));
+        app.MapGet(ApiRoutes.DatasetVersion, Guarded(datasets.HandleGet));
+        app.MapGet(ServingRoutes.Stats, Guarded(app.Services.GetRequiredService<ServingStats>().HandleGet));
 
         var rollouts = app.Services.GetRequiredService<RolloutHandlers>();
         app.MapPost(ServingRoutes.Rollouts, Run((http, client) => rollouts.HandleStart(http, client, Links)));
