@@ -21,7 +21,10 @@ public static class OwnedProcess
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(
             "owner=$1; shift; \"$@\" & child=$!; trap 'kill $child 2>/dev/null' EXIT TERM INT; " +
-            "while kill -0 \"$owner\" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; wait $child");
+            "while kill -0 \"$owner\" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; " +
+            // The owner gone, stop the child before waiting on it: a bare `wait` here kept a CI run's training
+            // worker alive 20 minutes after its test host had exited (and with it the CPU lock the worker inherited).
+            "kill -0 \"$owner\" 2>/dev/null || kill $child 2>/dev/null; wait $child");
         start.ArgumentList.Add("owned-process");
         start.ArgumentList.Add(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         start.ArgumentList.Add(program);

@@ -51,7 +51,9 @@ public sealed class MnistPipelineEndToEndTests(ITestOutputHelper output) : IAsyn
             },
             Recipe = new PreparationRecipe { Source = "train", TestSource = "t10k", TrainFraction = 0.9, ValFraction = 0.1, TestFraction = 0, MaxSamples = 3000, MaxTestSamples = 500 },
             Sweep = new MnistSweepSettings { Algorithm = "random", MaxTrials = 2, ParallelTrials = 2, Epochs = 1, MaxTrainSamples = 1500, IncludeCnn = false },
-            RetrainEpochs = 2,
+            // 4 epochs, not 2: the MNIST space now draws batch 256 too, and 2 epochs of 2,700 images at batch 256
+            // (22 steps) scored 0.794 on t10k[..500] in CI; the assertion below is "it learned", not a quality figure.
+            RetrainEpochs = 4,
             ModelName = model,
         };
 
