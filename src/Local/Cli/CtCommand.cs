@@ -64,25 +64,10 @@ public static class CtCommand
                 $"simulating {sim.Subjects} subjects × {sim.SlicesPerSubject} slices, {sim.Protocol.Size}² at {sim.Protocol.PixelSpacingMm} mm, {sim.Protocol.Angles} views, I0 {sim.Protocol.FullDoseI0:G3} photons/ray, low dose {sim.Protocol.LowDoseFraction:G3} of it, {sim.Protocol.Filter} FBP"));
         }
 
-        var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-        var client = app.Services.GetRequiredService<EngineService>().Client;
-        var runId = await client.ScheduleNewOrchestrationInstanceAsync(
-            OrchestrationNames.TrainingPipeline, spec, new Microsoft.DurableTask.StartOrchestrationOptions($"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}"), stopping);
-        Console.WriteLine($"started run {runId}");
-        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs).WaitAsync(stopping);
-        if (done?.IsCompleted != true)
-        {
-            Console.WriteLine($"stopped; run {runId} is saved in the task hub and the engine resumes it when the host runs again");
-            return 130;
-        }
+        var (runId, run, exitCode) = await PipelineProgressPrinter.RunToEndAsync(app, spec);
+        if (run is not { } result)
+            return exitCode;
 
-        if (done.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
-        {
-            Console.Error.WriteLine($"run {runId} ended {done.RuntimeStatus}: {done.FailureDetails?.ErrorMessage ?? done.SerializedOutput}");
-            return 1;
-        }
-
-        var result = done.ReadOutputAs<PipelineRunResult>()!;
         var m = result.Metrics;
         string F(string name, string format = "F2") => m.TryGetValue(name, out var v) ? v.ToString(format, CultureInfo.InvariantCulture) : "n/a";
         Console.WriteLine();

@@ -12,6 +12,34 @@ internal sealed class PipelineProgressPrinter(DurableTaskClient client, string r
 {
     private string last = string.Empty;
 
+    /// <summary>
+    /// Starts <paramref name="spec"/> on TrainingPipeline in the running host and prints its progress until it ends: the
+    /// result, or the command's exit code when there is none (130: the host stopped and the run resumes later; 1: it failed).
+    /// One place for what the <c>run</c> command and every case-study command do between host start and their RESULT line.
+    /// </summary>
+    public static async Task<(string RunId, PipelineRunResult? Result, int ExitCode)> RunToEndAsync(Microsoft.Extensions.Hosting.IHost app, PipelineSpec spec)
+    {
+        var stopping = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>(app.Services).ApplicationStopping;
+        var client = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<MlFunctions.Local.Engine.EngineService>(app.Services).Client;
+        var runId = await client.ScheduleNewOrchestrationInstanceAsync(
+            OrchestrationNames.TrainingPipeline, spec, new Microsoft.DurableTask.StartOrchestrationOptions($"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}"), stopping);
+        Console.WriteLine($"started run {runId}");
+        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs).WaitAsync(stopping);
+        if (done?.IsCompleted != true)
+        {
+            Console.WriteLine($"stopped; run {runId} is saved in the task hub and the engine resumes it when the host runs again");
+            return (runId, null, 130);
+        }
+
+        if (done.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
+        {
+            Console.Error.WriteLine($"run {runId} ended {done.RuntimeStatus}: {done.FailureDetails?.ErrorMessage ?? done.SerializedOutput}");
+            return (runId, null, 1);
+        }
+
+        return (runId, done.ReadOutputAs<PipelineRunResult>()!, 0);
+    }
+
     /// <summary>Polls the run once a second, printing progress, until it ends (its final state) or the host stops (what was last seen).</summary>
     public async Task<OrchestrationMetadata?> WaitAsync(CancellationToken stopping)
     {

@@ -68,27 +68,10 @@ public static class RunCommand
         await using var app = LocalHost.Build(hostArgs);
         await app.StartAsync();
         Console.WriteLine($"MlFunctions local host on {Commands.BaseUrl(app)}; pipeline {spec.Name} from {file}");
-        var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-        var client = app.Services.GetRequiredService<EngineService>().Client;
-        var runId = await client.ScheduleNewOrchestrationInstanceAsync(
-            OrchestrationNames.TrainingPipeline, spec, new Microsoft.DurableTask.StartOrchestrationOptions($"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}"), stopping);
-        Console.WriteLine($"started run {runId}");
+        var (runId, run, exitCode) = await PipelineProgressPrinter.RunToEndAsync(app, spec);
+        if (run is not { } result)
+            return exitCode;
 
-        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs).WaitAsync(stopping);
-
-        if (done?.IsCompleted != true)
-        {
-            Console.WriteLine($"stopped; run {runId} is saved in the task hub and the engine resumes it when the host runs again");
-            return 130;
-        }
-
-        if (done.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
-        {
-            Console.Error.WriteLine($"run {runId} ended {done.RuntimeStatus}: {done.FailureDetails?.ErrorMessage ?? done.SerializedOutput}");
-            return 1;
-        }
-
-        var result = done.ReadOutputAs<PipelineRunResult>()!;
         Console.WriteLine();
         Console.WriteLine($"outcome: {result.Outcome}: {result.Reason}");
         Console.WriteLine("test metrics: " + string.Join(", ", result.Metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F4}"))));
