@@ -84,6 +84,15 @@ public sealed class DenoiseTests
         }
     }
 
+    /// <summary>The worker's epoch line: a denoiser's primary metric is PSNR in dB, not a percentage ("val acc 4,467.85 %").</summary>
+    [Fact]
+    public void TheEpochLogShowsADenoisersPsnrInDecibelsAndOtherTasksAccuracyAsAPercentage()
+    {
+        Assert.Equal("val psnr 44.68 dB", TrainingJobRunner.DescribePrimary(TrainingObjectives.Denoise, 44.6785));
+        Assert.Equal("val acc 97.12 %", TrainingJobRunner.DescribePrimary(TrainingObjectives.Classification, 0.97123));
+        Assert.Equal("val acc 50.00 %", TrainingJobRunner.DescribePrimary("", 0.5));
+    }
+
     [Fact]
     public void DnCnnRejectsMultiChannelInputsAndBadWidths()
     {

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using MlFunctions.Activities.Datasets;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Imaging;
@@ -18,10 +20,21 @@ namespace MlFunctions.Activities.Models;
 /// (<see cref="CtBaselines"/>): the low-dose FBP itself, Gaussian and median filters, truncated-SVD patch denoising.
 /// Metrics: <c>psnr</c>, <c>ssim</c>, <c>rmse_hu</c>, <c>lowdose_*</c>, <c>gaussian_*</c>, <c>median_*</c>,
 /// <c>filter_*</c> (whichever filter won on validation), <c>svd_*</c>, the tuned settings and <c>data_range_hu</c>.
+/// With them, before/after PNGs of the first <see cref="ReportSlices"/> test slices for the run report
+/// (<see cref="EvaluateModelResult.Images"/>).
 /// </summary>
 public static class EvaluateDenoise
 {
-    public static async Task<EvaluateModelResult> RunAsync(PreparedDatasetReader reader, PreparedDatasetManifest manifest, EvaluateModelInput input, ModelScorer scorer, CancellationToken ct)
+    /// <summary>Test slices pictured in the run report: 4 windowed 8-bit PNGs each, ~15–40 KB apiece at 256².</summary>
+    public const int ReportSlices = 2;
+
+    /// <summary>The report's display window for the slices: soft tissue, W 400 / L 40 HU, where the dose's noise shows.</summary>
+    public static readonly (double Lower, double Upper) SliceWindow = (-160, 240);
+
+    /// <summary>The difference image's window (denoised − low dose, what the model removed): ±100 HU; the 1/10-dose noise is ~31 HU RMSE (README, 128²).</summary>
+    public static readonly (double Lower, double Upper) DifferenceWindow = (-100, 100);
+
+    public static async Task<EvaluateModelResult> RunAsync(PreparedDatasetReader reader, PreparedDatasetManifest manifest, EvaluateModelInput input, ModelScorer scorer, CancellationToken ct, BlobServiceClient? blobs = null)
     {
         var scale = manifest.Transform.Ct?.HuScale ?? CtPatches.DefaultHuScale;
         var test = CtPreparation.Pairs(await reader.ReadSplitAsync(input.Data, manifest, input.Split, ct), input.Split, scale);
@@ -60,7 +73,56 @@ public static class EvaluateDenoise
             metrics["psnr_over_best_baseline_db"] = score.Psnr - new[] { metrics["filter_psnr"], metrics["svd_psnr"] }.Max();
         }
 
-        return new EvaluateModelResult(0, mse, test.Count, [], scorer.Provider) { Metrics = metrics };
+        IReadOnlyList<RunReportImage> images = [];
+        if (blobs is not null && input.Split == PreparedLayout.Test)
+            images = await WriteReportImagesAsync(blobs, input, test, denoised, ct);
+
+        return new EvaluateModelResult(0, mse, test.Count, [], scorer.Provider) { Metrics = metrics, Images = images };
+    }
+
+    /// <summary>
+    /// The run report's pictures of one test slice, in its columns' order: low dose, denoised, full dose (windowed by
+    /// <see cref="SliceWindow"/>) and the difference denoised − low dose (<see cref="DifferenceWindow"/>), 8-bit PNGs.
+    /// </summary>
+    public static IReadOnlyList<(string Label, string File, byte[] Png)> SliceViews(HuImage low, HuImage denoised, HuImage full, int index)
+    {
+        var difference = new HuImage(low.Width, low.Height, denoised.Pixels.Zip(low.Pixels, (d, l) => d - l).ToArray());
+        return
+        [
+            ("low dose", $"test-{index:D3}-low.png", CtPng.EncodeWindowed(low, SliceWindow.Lower, SliceWindow.Upper)),
+            ("denoised", $"test-{index:D3}-denoised.png", CtPng.EncodeWindowed(denoised, SliceWindow.Lower, SliceWindow.Upper)),
+            ("full dose", $"test-{index:D3}-full.png", CtPng.EncodeWindowed(full, SliceWindow.Lower, SliceWindow.Upper)),
+            ("difference", $"test-{index:D3}-diff.png", CtPng.EncodeWindowed(difference, DifferenceWindow.Lower, DifferenceWindow.Upper)),
+        ];
+    }
+
+    /// <summary>
+    /// Writes <see cref="SliceViews"/> of the first test slices beside the prepared data, under the model's hash
+    /// (<c>{prefix}/evaluations/{sha256[..16]}/</c>): the same model on the same data writes the same blobs, so a retry
+    /// overwrites them with equal bytes. The report step copies them beside report.md.
+    /// </summary>
+    private static async Task<IReadOnlyList<RunReportImage>> WriteReportImagesAsync(
+        BlobServiceClient blobs, EvaluateModelInput input, IReadOnlyList<CtSlicePair> test, IReadOnlyList<HuImage> denoised, CancellationToken ct)
+    {
+        var container = blobs.GetBlobContainerClient(input.Data.Container);
+        var folder = $"{input.Data.Prefix.TrimEnd('/')}/evaluations/{input.OnnxSha256[..Math.Min(16, input.OnnxSha256.Length)]}";
+        var images = new List<RunReportImage>();
+        for (var i = 0; i < Math.Min(ReportSlices, test.Count); i++)
+        {
+            var pair = test[i];
+            var low = CtEvaluation.Score(pair.Low, pair.Full);
+            var model = CtEvaluation.Score(denoised[i], pair.Full);
+            var caption = string.Create(CultureInfo.InvariantCulture,
+                $"{pair.Key}: low dose {low.Psnr:F2} dB / {low.Ssim:F4}, denoised {model.Psnr:F2} dB / {model.Ssim:F4}");
+            foreach (var (label, file, png) in SliceViews(pair.Low, denoised[i], pair.Full, i))
+            {
+                var blob = container.GetBlobClient($"{folder}/{file}");
+                await blob.UploadAsync(BinaryData.FromBytes(png), new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "image/png" } }, ct);
+                images.Add(new RunReportImage(caption, label, blob.Uri.ToString()));
+            }
+        }
+
+        return images;
     }
 
     /// <summary>One low-dose slice through the scorer, as a client sends it: FP32 [1, 1, H, W] in HU.</summary>

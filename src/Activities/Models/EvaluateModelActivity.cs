@@ -37,7 +37,7 @@ public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStor
         if (Core.Training.TrainingObjectives.Normalize(manifest.Objective) == Core.Training.TrainingObjectives.Denoise)
         {
             await using var denoiser = await ModelScorer.LoadAsync(artifacts, sessions, input.OnnxUri, input.OnnxSha256, input.Transform ?? manifest.Transform, ct);
-            return await EvaluateDenoise.RunAsync(reader, manifest, input, denoiser, ct);
+            return await EvaluateDenoise.RunAsync(reader, manifest, input, denoiser, ct, await storage.BlobsAsync(ct));
         }
 
         var split = await RawSplit.LoadAsync(reader, input.Data, manifest, input.Split, ct);

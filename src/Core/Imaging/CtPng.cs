@@ -44,6 +44,45 @@ public static class CtPng
     }
 
     /// <summary>
+    /// An 8-bit grayscale view of a slice for people (the run report): HU in [<paramref name="lower"/>,
+    /// <paramref name="upper"/>] mapped linearly onto 0..255 and clamped outside, as a viewer's window/level does. A
+    /// 16-bit slice in HU + 1024 shows nearly black in an ordinary image viewer (soft tissue is ~1/64 of full scale).
+    /// Lossy by design: never read back as data (<see cref="TryDecode"/> refuses 8-bit files).
+    /// </summary>
+    public static byte[] EncodeWindowed(HuImage slice, double lower, double upper)
+    {
+        if (!(upper > lower))
+        {
+            throw new ArgumentOutOfRangeException(nameof(upper), $"the window [{lower}, {upper}] HU is empty");
+        }
+
+        var width = upper - lower;
+        using var image = new Image<L8>(PngOnly, slice.Width, slice.Height);
+        image.ProcessPixelRows(rows =>
+        {
+            for (var y = 0; y < rows.Height; y++)
+            {
+                var row = rows.GetRowSpan(y);
+                var source = slice.Pixels.AsSpan(y * slice.Width, slice.Width);
+                for (var x = 0; x < row.Length; x++)
+                {
+                    row[x] = new L8((byte)Math.Clamp(Math.Round((source[x] - lower) * 255.0 / width), 0, 255));
+                }
+            }
+        });
+        using var stream = new MemoryStream();
+        image.Save(stream, WindowedEncoder);
+        return stream.ToArray();
+    }
+
+    private static readonly PngEncoder WindowedEncoder = new()
+    {
+        BitDepth = PngBitDepth.Bit8,
+        ColorType = PngColorType.Grayscale,
+        CompressionLevel = PngCompressionLevel.DefaultCompression,
+    };
+
+    /// <summary>
     /// Decodes a slice, or says why not: not a PNG, corrupt, not 16-bit grayscale, or too large. The messages are
     /// written for the person who uploaded the file.
     /// </summary>

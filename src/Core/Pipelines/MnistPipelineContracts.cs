@@ -111,6 +111,9 @@ public sealed record EvaluateModelResult(double Accuracy, double Loss, int Sampl
 
     /// <summary>Every metric by its <see cref="Metrics.MetricNames"/> name: accuracy, loss, f1 and, for two classes, auc.</summary>
     public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Pictures of evaluated samples for the run report (a CT denoiser's before/after slices); empty for other tasks.</summary>
+    public IReadOnlyList<RunReportImage> Images { get; init; } = [];
 }
 
 /// <summary>
@@ -168,6 +171,9 @@ public sealed record PipelineReport
     public SmokeInferenceResult? Smoke { get; init; }
 
     public IReadOnlyList<StepRecord> Lineage { get; init; } = [];
+
+    /// <summary>Pictures shown beside the metric table (the evaluate step's <see cref="EvaluateModelResult.Images"/>).</summary>
+    public IReadOnlyList<RunReportImage> Images { get; init; } = [];
 }
 
 /// <summary>Custom status of a running MNIST pipeline: the current step and the numbers so far.</summary>

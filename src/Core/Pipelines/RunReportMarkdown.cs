@@ -35,6 +35,9 @@ public static class RunReportMarkdown
             md.Append('\n');
         }
 
+        if (report.Images.Count > 0)
+            RenderImages(md, report.Images);
+
         if (report.Smoke is { } smoke)
         {
             md.Append("## Smoke inference\n\n| Image | True label | Predicted | Confidence | Version | Provider |\n|---:|---:|---:|---:|---:|---|\n");
@@ -69,6 +72,27 @@ public static class RunReportMarkdown
 
         return md.ToString();
     }
+
+    /// <summary>One row per caption (a test slice and its figures), one column per label (low dose, denoised, …), in order.</summary>
+    private static void RenderImages(StringBuilder md, IReadOnlyList<RunReportImage> images)
+    {
+        var labels = images.Select(i => i.Label).Distinct(StringComparer.Ordinal).ToList();
+        md.Append("## Test slices\n\n");
+        Row(md, ["Slice", .. labels]);
+        md.Append("|---|").Append(string.Concat(labels.Select(_ => "---|"))).Append('\n');
+        foreach (var row in images.GroupBy(i => i.Caption, StringComparer.Ordinal))
+        {
+            var cells = labels.Select(label => row.FirstOrDefault(i => i.Label == label) is { } image
+                ? $"![{image.Label}]({Link(image.Link ?? image.Uri)})"
+                : "-");
+            Row(md, [row.Key, .. cells]);
+        }
+
+        md.Append('\n');
+    }
+
+    /// <summary>A Markdown link target: spaces and parentheses would end it.</summary>
+    private static string Link(string target) => target.Replace(" ", "%20").Replace("(", "%28").Replace(")", "%29");
 
     private static void RenderSweep(StringBuilder md, SweepResult sweep)
     {

@@ -183,8 +183,8 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
                 await WriteStatus(job, TrainingJobStates.Running, history, deviceName, null, null, CancellationToken.None);
                 events.Post(Event(job, TrainingEvents.Progress) with { Metrics = metrics });
                 logger.LogInformation(
-                    "Job {JobId} epoch {Epoch}/{Epochs}: train loss {TrainLoss:F4}, val loss {ValLoss:F4}, val acc {ValAccuracy:P2}, {Rate:F0} samples/s on {Device}",
-                    job.JobId, epoch, hp.Epochs, trainLoss, valLoss, valAccuracy, metrics.SamplesPerSecond, deviceName);
+                    "Job {JobId} epoch {Epoch}/{Epochs}: train loss {TrainLoss:F4}, val loss {ValLoss:F4}, {ValPrimary}, {Rate:F0} samples/s on {Device}",
+                    job.JobId, epoch, hp.Epochs, trainLoss, valLoss, DescribePrimary(objective.Task, valAccuracy), metrics.SamplesPerSecond, deviceName);
             }
 
             var result = new TrainingResult
@@ -252,6 +252,16 @@ public sealed class TrainingJobRunner(JobStore store, CallbackClient callbacks, 
             logger.LogWarning("Job {JobId}: could not record failure in storage: {Error}", job.JobId, e.Message);
         }
     }
+
+    /// <summary>
+    /// The epoch's primary held-out metric as the worker log shows it: a denoiser's is PSNR in dB ("val psnr 44.68 dB";
+    /// as a percentage it read "val acc 4,467.85 %"), every other task's an accuracy-like fraction ("val acc 97.12 %").
+    /// Invariant culture, as the rest of the log's figures.
+    /// </summary>
+    public static string DescribePrimary(string task, double value) =>
+        TrainingObjectives.Normalize(task) == TrainingObjectives.Denoise
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"val psnr {value:F2} dB")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"val acc {value:P2}");
 
     private async Task<TrainingResult> ExportAsync(
         TrainingJob job, IModelDefinition definition, nn.Module<Tensor, Tensor> model, ITrainingObjective objective, PreparedDataset data, TrainingResult result, CancellationToken cancellation)

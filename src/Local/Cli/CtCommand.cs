@@ -88,6 +88,8 @@ public static class CtCommand
         var key = app.Services.GetRequiredService<ApiKeys>().Key;
         if (pngs.Count > 0)
             Console.WriteLine($"before/after PNGs (16-bit, HU + 1024; diff = denoised − low dose + 1024): {string.Join(" ", pngs)}");
+        if (result.ReportMarkdownUri is { } reportMd)
+            Console.WriteLine($"run report: {reportMd} (test slices as windowed 8-bit PNGs beside it, under images/)");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESULT ct psnr={F("psnr", "F2")} ssim={F("ssim", "F4")} lowdose_psnr={F("lowdose_psnr")} lowdose_ssim={F("lowdose_ssim", "F4")} filter_psnr={F("filter_psnr")} svd_psnr={F("svd_psnr")} model_version={result.ModelVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"} wall_s={clock.Elapsed.TotalSeconds:F1}"));
         if (body is not null)

@@ -31,6 +31,7 @@ public static class TrainingPipeline
         var run = PipelineRun.Start(context, new PipelineRunOptions { Caching = spec!.Cache, MaxStaleness = TimeSpan.FromDays(30), StepDefaults = Io });
         var started = context.CurrentUtcDateTime;
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        IReadOnlyList<RunReportImage> images = []; // the evaluate step's pictures (CT before/after slices), for the report
         var model = spec.RegisteredModel;
         PipelineRunResult? result = null;
         SweepResult? sweep = null;
@@ -89,6 +90,7 @@ public static class TrainingPipeline
                 var evaluation = await run.StepAsync(Evaluate, new EvaluateModelInput(trained.OnnxUri, trained.OnnxSha256, prepared.Data));
                 foreach (var (k, v) in evaluation.Metrics)
                     metrics[$"test_{k}"] = v;
+                images = evaluation.Images;
                 metrics["parameter_count"] = trained.ParameterCount;
                 var value = evaluation.Metrics.GetValueOrDefault(spec.GateMetric, double.NaN);
 
@@ -171,6 +173,7 @@ public static class TrainingPipeline
                     Sweep = sweep,
                     Smoke = result?.Smoke,
                     Lineage = run.Lineage,
+                    Images = images,
                 }), Live);
                 if (result is not null)
                     result = result with { ReportJsonUri = location.JsonUri, ReportMarkdownUri = location.MarkdownUri };
