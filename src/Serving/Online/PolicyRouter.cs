@@ -23,6 +23,7 @@ public sealed class PolicyRouter(BlobServingStore store, ServingOptions options,
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<(string Model, string Generation, string Alias), StatsAccumulator> _pending = new();
+    private readonly SemaphoreSlim _flushGate = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _flushStart = new();
     private Task? _flushLoop;
@@ -105,6 +106,21 @@ public sealed class PolicyRouter(BlobServingStore store, ServingOptions options,
     /// <summary>Adds this host's pending counts to the statistics blobs now; deltas that fail to write are kept for the next flush.</summary>
     public async Task FlushStatsAsync(CancellationToken ct = default)
     {
+        // One flush at a time: without this, a caller's flush could find the deltas already taken by the timer's flush
+        // and return before that one had written them (CI saw 0 of 40 requests read back right after a flush).
+        await _flushGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await FlushPendingAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _flushGate.Release();
+        }
+    }
+
+    private async Task FlushPendingAsync(CancellationToken ct)
+    {
         var batches = new Dictionary<(string Model, string Generation), Dictionary<string, ServingStats>>();
         foreach (var (key, accumulator) in _pending)
         {
@@ -151,6 +167,7 @@ public sealed class PolicyRouter(BlobServingStore store, ServingOptions options,
             // Storage may already be gone at shutdown: at most one interval of counts is lost, as after a crash.
         }
         _stop.Dispose();
+        _flushGate.Dispose();
     }
 
     /// <summary>
