@@ -11,19 +11,22 @@ namespace MlFunctions.Serving;
 /// (BYTES for any column, or a number type for numeric ones), shape [n] or [n, 1]; the stored
 /// <see cref="TabularTransform"/> turns them into the model's one feature tensor [n, F]. The answer adds the
 /// predicted class's text (<see cref="LabelOutput"/>) and the class probabilities (<see cref="ProbabilitiesOutput"/>)
-/// to the model's logits, so a client never featurizes a row nor decodes an index.
+/// to the model's logits, so a client never featurizes a row nor decodes an index. A regressor's answer adds
+/// <see cref="PredictionOutput"/>: its one output un-standardized by the stored <see cref="TargetScaling"/>, in the label's units.
 /// </summary>
 internal static class TabularInputs
 {
     public const string LabelOutput = "label";
     public const string ProbabilitiesOutput = "probabilities";
+    public const string PredictionOutput = TargetScaling.PredictionOutput;
 
     /// <summary>The raw columns as metadata inputs: numeric ones as FP32 [-1], categorical and text ones as BYTES [-1].</summary>
     public static IReadOnlyList<TensorMetadata> Metadata(TabularTransform table) =>
         table.Columns.Select(c => new TensorMetadata(c.Name, c.Kind == Core.Datasets.ColumnKind.Numeric ? Datatype.FP32 : Datatype.BYTES, [-1])).ToList();
 
-    public static IReadOnlyList<TensorMetadata> DerivedOutputs(TabularTransform table) =>
-        [new(LabelOutput, Datatype.BYTES, [-1]), new(ProbabilitiesOutput, Datatype.FP32, [-1, table.Classes.Count])];
+    public static IReadOnlyList<TensorMetadata> DerivedOutputs(TabularTransform table) => table.IsRegression
+        ? [new(PredictionOutput, Datatype.FP32, [-1])]
+        : [new(LabelOutput, Datatype.BYTES, [-1]), new(ProbabilitiesOutput, Datatype.FP32, [-1, table.Classes.Count])];
 
     /// <summary>
     /// Encodes the named raw inputs into the model input <paramref name="modelInput"/> [n, F]. Every problem is a
@@ -121,9 +124,20 @@ internal static class TabularInputs
         }
     }
 
-    /// <summary>The label and probability outputs for logits [n, classes].</summary>
+    /// <summary>The label and probability outputs for logits [n, classes]; a regressor's prediction [n] for its output [n, 1].</summary>
     public static IEnumerable<InferTensor> Derive(TabularTransform table, InferTensor logits, IReadOnlyCollection<string> wanted)
     {
+        if (table.Target is { } target)
+        {
+            var z = (float[])logits.Data;
+            var y = new float[z.Length];
+            for (var r = 0; r < z.Length; r++)
+                y[r] = (float)target.Unstandardize(z[r]);
+            if (wanted.Contains(PredictionOutput))
+                yield return new InferTensor(PredictionOutput, Datatype.FP32, [z.Length], y);
+            yield break;
+        }
+
         var classes = table.Classes.Count;
         var values = (float[])logits.Data;
         var n = values.Length / classes;

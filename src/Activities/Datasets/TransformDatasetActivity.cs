@@ -78,8 +78,10 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
             }
 
             splits = prepared.Shards.ToDictionary(kv => kv.Key, kv => kv.Value);
-            numClasses = prepared.Transform.Classes.Count;
+            // A regressor has one output (the standardized target) and is trained as the regression task.
+            numClasses = prepared.Transform.IsRegression ? 1 : prepared.Transform.Classes.Count;
             transform = TransformSpec.ForTable(prepared.Transform);
+            objective = prepared.Transform.IsRegression ? TrainingObjectives.Regression : null;
         }
         else if (dataset.Manifest.Format == "idx")
         {

@@ -220,10 +220,14 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
             return new ValidationReport { Dataset = reference, Passed = false, Checks = checks, Parts = [], Rules = rules };
         }
 
-        var profile = TabularPreparation.Profile(table, features, label);
+        var profile = TabularPreparation.Profile(table, features, label, columns.IsRegression);
         checks.AddRange(profile.Inference.Select(line => new ValidationCheck("table", "column", true, line)));
         var classes = TabularTransform.ClassesOf(profile.ClassCounts.Keys);
-        var counts = classes.Select((c, i) => (i, n: profile.ClassCounts[c])).ToDictionary(x => x.i, x => x.n);
+
+        // A regression target has no classes: one stratum of every row, so the class checks see a single group.
+        var counts = columns.IsRegression
+            ? new Dictionary<int, long> { [0] = table.Rows.Count }
+            : classes.Select((c, i) => (i, n: profile.ClassCounts[c])).ToDictionary(x => x.i, x => x.n);
         var part = new DataProfile("table", [features.Count], table.Rows.Count, counts, null, null, 0, 0, 0);
         return DatasetValidator.Validate([part], rules with { AllowNonFinite = true }, reference, checks) with { Table = profile };
     }

@@ -47,6 +47,8 @@ public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStor
         if (total == 0)
             throw new InvalidOperationException($"Split '{input.Split}' of {input.Data.Container}/{input.Data.Prefix} is empty: there is nothing to evaluate.");
         int batch = ModelIo.FixedBatch(scorer.Inputs) ?? BatchSize;
+        if (split.IsRegression)
+            return await RegressionAsync(split, scorer, total, batch, input, call);
 
         var metrics = new ClassificationMetrics(manifest.NumClasses);
         for (int start = 0; start < total; start += batch)
@@ -68,5 +70,30 @@ public sealed class EvaluateModelActivity(IStorageClients storage, IArtifactStor
             PerClassSamples = metrics.PerClassSamples,
             Metrics = metrics.ToDictionary(),
         };
+    }
+
+    /// <summary>
+    /// A regressor: each test row's raw fields through serving, whose answer is the prediction in the label's units (the
+    /// stored target scaling undone there), scored against the row's target: rmse, mae, r2 and loss (MSE), label units.
+    /// Accuracy and per-class accuracy do not apply (0 and empty).
+    /// </summary>
+    private static async Task<EvaluateModelResult> RegressionAsync(RawSplit split, ModelScorer scorer, int total, int batch, EvaluateModelInput input, ActivityCall call)
+    {
+        var metrics = new RegressionMetrics();
+        for (int start = 0; start < total; start += batch)
+        {
+            call.Cancellation.ThrowIfCancellationRequested();
+            int rows = Math.Min(batch, total - start);
+            var request = split.Request(start, rows, scorer.Inputs, input.OnnxUri, $"evaluate-{call.InstanceId}-{start}");
+            var outputs = await scorer.PredictAsync(request, call.Cancellation);
+            var prediction = outputs.FirstOrDefault(o => o.Name == Core.Transforms.TargetScaling.PredictionOutput)?.Data as float[]
+                ?? throw new InvalidOperationException($"Model {input.OnnxUri} answered [{string.Join(", ", outputs.Select(o => o.Name))}] without '{Core.Transforms.TargetScaling.PredictionOutput}'; is its transform a regression one?");
+            if (prediction.Length != rows)
+                throw new InvalidOperationException($"Model {input.OnnxUri} returned {prediction.Length} predictions for {rows} rows.");
+            for (int r = 0; r < rows; r++)
+                metrics.Add(prediction[r], split.Target(start + r));
+        }
+
+        return new EvaluateModelResult(0, metrics.Mse, total, [], scorer.Provider) { Metrics = metrics.ToDictionary() };
     }
 }

@@ -25,6 +25,12 @@ internal sealed class RawSplit
 
     public int Label(int index) => _shard.Labels[index];
 
+    /// <summary>Whether the split is a regression table's: its rows carry numeric targets and the model answers a prediction.</summary>
+    public bool IsRegression => _rows?.Targets is not null;
+
+    /// <summary>A regression row's target in the label's units.</summary>
+    public double Target(int index) => _rows?.Targets is { } targets ? targets[index] : throw new InvalidOperationException("the split has no regression targets");
+
     public static async Task<RawSplit> LoadAsync(PreparedDatasetReader reader, PreparedDataRef data, PreparedDatasetManifest manifest, string split, CancellationToken ct)
     {
         var shard = await reader.ReadSplitAsync(data, manifest, split, ct);
@@ -35,6 +41,8 @@ internal sealed class RawSplit
                 ?? throw new InvalidDataException($"prepared split {data.Prefix}/{split} is tabular but its raw rows ({PreparedLayout.RawRowsBlob(data.Prefix, split)}) are missing; prepare the data again");
             if (rows.Rows.Count != shard.Count)
                 throw new InvalidDataException($"prepared split {data.Prefix}/{split} has {shard.Count} samples but {rows.Rows.Count} raw rows");
+            if (rows.Targets is { } targets && targets.Count != shard.Count)
+                throw new InvalidDataException($"prepared split {data.Prefix}/{split} has {shard.Count} samples but {targets.Count} regression targets");
         }
 
         return new RawSplit(shard, rows);
@@ -54,7 +62,9 @@ internal sealed class RawSplit
                 tensors.Add(new InferTensor(rows.Columns[c], Datatype.BYTES, [count], cells));
             }
 
-            return new InferRequest { Id = id, Inputs = tensors, Outputs = [new InferRequestedOutput(ModelIo.LogitsOutput)] };
+            // A regressor is scored on the served prediction (label units), as a client reads it, not on its raw output.
+            var output = rows.Targets is null ? ModelIo.LogitsOutput : Core.Transforms.TargetScaling.PredictionOutput;
+            return new InferRequest { Id = id, Inputs = tensors, Outputs = [new InferRequestedOutput(output)] };
         }
 
         var pixels = ModelIo.PixelInput(inputs, null, model);

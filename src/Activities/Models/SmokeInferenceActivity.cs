@@ -41,6 +41,17 @@ public sealed class SmokeInferenceActivity(IStorageClients storage, InferenceDat
 
         var request = split.Request(input.ImageIndex, 1, metadata.Inputs, display, $"smoke-{call.InstanceId}");
         var response = await dataplane.InferAsync(input.Model, version, request, cancellationToken: ct);
+        if (split.IsRegression)
+        {
+            // A regressor answers a number in the label's units; a non-finite one means the served transform is broken.
+            var value = response.Outputs.FirstOrDefault(o => o.Name == Core.Transforms.TargetScaling.PredictionOutput)?.Data is float[] { Length: 1 } p ? p[0]
+                : throw new InvalidOperationException($"{display} answered [{string.Join(", ", response.Outputs.Select(o => o.Name))}] without one '{Core.Transforms.TargetScaling.PredictionOutput}'");
+            if (!float.IsFinite(value))
+                throw new InvalidOperationException($"{display} predicted {value} for test row {input.ImageIndex}");
+            string ep0 = metadata.Parameters.TryGetValue("execution_provider", out var e0) ? e0 : "unknown";
+            return new SmokeInferenceResult(input.ImageIndex, 0, 0, 0, input.Version, ep0) { Prediction = value, Target = split.Target(input.ImageIndex) };
+        }
+
         var (predicted, confidence, _) = ClassificationMetrics.Softmax((float[])ModelIo.Logits(response.Outputs, display).Data);
         string provider = metadata.Parameters.TryGetValue("execution_provider", out var ep) ? ep : "unknown";
         return new SmokeInferenceResult(input.ImageIndex, split.Label(input.ImageIndex), predicted, confidence, input.Version, provider);

@@ -27,6 +27,17 @@ public sealed record TabularColumns
 
     public char Separator { get; init; } = ',';
 
+    /// <summary>
+    /// What the label is: null or <c>classification</c> (its values are classes), or <c>regression</c> (a number to
+    /// predict; it must be numeric and not constant). A pipeline spec's top-level <c>task</c> is copied here, so the
+    /// schema check, the profile and the transform all see it (absent from recipe hashes when null).
+    /// </summary>
+    public string? Task { get; init; }
+
+    /// <summary>Whether the label is a number to predict (<see cref="Training.TrainingObjectives.Regression"/>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsRegression => Training.TrainingObjectives.Normalize(Task) == Training.TrainingObjectives.Regression;
+
     /// <summary>Problems that need no data: empty names, a column named twice.</summary>
     public IReadOnlyList<string> Problems()
     {
@@ -50,6 +61,11 @@ public sealed record TabularColumns
         if (named.Any(n => n.Item2 == Label))
         {
             problems.Add($"the label column '{Label}' cannot also be a feature or ignored");
+        }
+
+        if (Training.TrainingObjectives.Normalize(Task) is not (Training.TrainingObjectives.Classification or Training.TrainingObjectives.Regression))
+        {
+            problems.Add($"task must be {Training.TrainingObjectives.Classification} or {Training.TrainingObjectives.Regression} for a table, got '{Task}'");
         }
 
         return problems;
@@ -171,7 +187,11 @@ public sealed class TabularTable
         }
 
         var label = index.GetValueOrDefault(columns.Label, -1);
-        if (label >= 0)
+        if (label >= 0 && columns.IsRegression)
+        {
+            problems.AddRange(RegressionLabelProblems(columns.Label, label));
+        }
+        else if (label >= 0)
         {
             var classes = Rows.Select(r => r.Values[label].Trim()).Where(v => !Missing(v)).Distinct(StringComparer.Ordinal).Take(2).Count();
             if (classes < 2)
@@ -233,6 +253,34 @@ public sealed class TabularTable
         }
 
         return (features, label, problems);
+    }
+
+    /// <summary>
+    /// A regression label must be a number in every row (the first few offending cells are named) and take at least two
+    /// values: a constant target has nothing to learn, and its standard deviation (the target scaling) would be 0.
+    /// </summary>
+    private List<string> RegressionLabelProblems(string name, int label)
+    {
+        var problems = new List<string>();
+        var bad = Rows.Where(r => !Missing(r.Values[label]) && !TryNumber(r.Values[label], out _)).Take(3).ToList();
+        if (bad.Count > 0)
+        {
+            problems.Add($"label column '{name}' is not numeric: '{bad[0].Values[label]}' at {string.Join(", ", bad.Select(r => $"{r.Source} line {r.Line}"))}; a regression label must be a number in every row (use task classification for categories)");
+        }
+
+        var missing = Rows.Where(r => Missing(r.Values[label])).Take(3).ToList();
+        if (missing.Count > 0)
+        {
+            problems.Add($"label column '{name}' is empty at {string.Join(", ", missing.Select(r => $"{r.Source} line {r.Line}"))}; drop unlabeled rows before training");
+        }
+
+        var distinct = Rows.Select(r => TryNumber(r.Values[label], out var y) ? y : double.NaN).Where(double.IsFinite).Distinct().Take(2).Count();
+        if (bad.Count == 0 && distinct < 2)
+        {
+            problems.Add($"label column '{name}' is {(distinct == 0 ? "empty" : "constant")}; a regression target needs at least two distinct values");
+        }
+
+        return problems;
     }
 
     private CsvRecord? FirstNonNumeric(int column)

@@ -9,6 +9,15 @@ public static class MetricNames
     public const string F1 = "f1";
     public const string Rmse = "rmse";
 
+    /// <summary>Mean absolute error, in the label's units (regression).</summary>
+    public const string Mae = "mae";
+
+    /// <summary>Coefficient of determination, 1 − SSres / SStot (regression; 0 is the mean predictor).</summary>
+    public const string R2 = "r2";
+
+    /// <summary>What a regression pipeline can report and gate on; rmse first, the default.</summary>
+    public static IReadOnlyList<string> Regression { get; } = [Rmse, Mae, R2, Loss];
+
     /// <summary>Hit rate in the top <paramref name="k"/> ("hr@10").</summary>
     public static string HitRateAt(int k) => $"hr@{k}";
 
@@ -29,7 +38,7 @@ public static class MetricNames
     public static IReadOnlyList<string> Image { get; } = [Psnr, Ssim];
 
     /// <summary>Whether larger is better for <paramref name="metric"/>.</summary>
-    public static bool HigherIsBetter(string metric) => metric is not (Loss or Rmse);
+    public static bool HigherIsBetter(string metric) => metric is not (Loss or Rmse or Mae);
 }
 
 /// <summary>

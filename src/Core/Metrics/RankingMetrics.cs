@@ -154,16 +154,26 @@ public sealed class RankingMetrics(int k)
     }
 }
 
-/// <summary>Root mean squared error, the regression metric, in one place.</summary>
+/// <summary>
+/// The regression metrics, in one place for the worker's per-epoch validation, evaluation and the gate: RMSE, MAE,
+/// R² (against the mean of the scored targets, so 0 is the mean predictor and 1 is exact) and the MSE as "loss", all
+/// in the units of the values added (the label's, when the caller un-standardizes first).
+/// </summary>
 public sealed class RegressionMetrics
 {
     private double _squares;
+    private double _absolute;
+    private double _sum;
+    private double _sumSquares;
     private long _count;
 
     public void Add(double predicted, double actual)
     {
         var d = predicted - actual;
         _squares += d * d;
+        _absolute += Math.Abs(d);
+        _sum += actual;
+        _sumSquares += actual * actual;
         _count++;
     }
 
@@ -173,9 +183,25 @@ public sealed class RegressionMetrics
 
     public double Rmse => Math.Sqrt(Mse);
 
+    public double Mae => _count == 0 ? 0 : _absolute / _count;
+
+    /// <summary>1 − SSres / SStot; 0 when the targets are constant (no variance to explain).</summary>
+    public double R2
+    {
+        get
+        {
+            if (_count == 0)
+                return 0;
+            var total = _sumSquares - (_sum * _sum / _count);
+            return total > 1e-12 * Math.Max(1, _sumSquares) ? 1 - (_squares / total) : 0;
+        }
+    }
+
     public IReadOnlyDictionary<string, double> ToDictionary() => new Dictionary<string, double>(StringComparer.Ordinal)
     {
         [MetricNames.Rmse] = Rmse,
+        [MetricNames.Mae] = Mae,
+        [MetricNames.R2] = R2,
         [MetricNames.Loss] = Mse,
     };
 }

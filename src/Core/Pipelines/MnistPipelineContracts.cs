@@ -66,7 +66,14 @@ public static class MnistPipelineOutcomes
 }
 
 /// <summary>The smoke inference: one named test image through the serving layer.</summary>
-public sealed record SmokeInferenceResult(int ImageIndex, int TrueLabel, int Predicted, double Confidence, int ModelVersion, string Provider);
+public sealed record SmokeInferenceResult(int ImageIndex, int TrueLabel, int Predicted, double Confidence, int ModelVersion, string Provider)
+{
+    /// <summary>A regressor's served prediction for the sample, in the label's units (null for a classifier).</summary>
+    public double? Prediction { get; init; }
+
+    /// <summary>A regressor's target for the sample, in the label's units (null for a classifier).</summary>
+    public double? Target { get; init; }
+}
 
 /// <summary>What the MNIST pipeline did.</summary>
 public sealed record MnistPipelineResult

@@ -120,6 +120,20 @@ public sealed record PipelineSpec
     /// <summary>Tabular: which column is the label, and optionally which are numeric, categorical or ignored.</summary>
     public TabularColumns? Columns { get; init; }
 
+    /// <summary>
+    /// Tables: <c>classification</c> (null, the default: the label's values are classes) or <c>regression</c> (the label
+    /// is a number: MSE on the train-standardized target, rmse/mae/r2, served in the label's units).
+    /// </summary>
+    public string? Task { get; init; }
+
+    /// <summary>Whether the spec trains a regressor (<see cref="Task"/>, or <c>columns.task</c>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsRegression => TrainingObjectives.Normalize(Task ?? Columns?.Task) == TrainingObjectives.Regression;
+
+    /// <summary>The columns with the spec's task in them, as validation and the transform read them.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public TabularColumns? TableColumns => Columns is null || Task is null ? Columns : Columns with { Task = Task };
+
     public TabularTransformOptions Transform { get; init; } = new();
 
     /// <summary>Interactions: the columns (or the online_retail format) and leave-last-k-out; null takes the defaults.</summary>
@@ -141,8 +155,10 @@ public sealed record PipelineSpec
     /// <summary>Epochs of the final retrain of the best configuration on train+val.</summary>
     public int RetrainEpochs { get; init; } = 20;
 
-    /// <summary>The test metric reported and gated on: accuracy, auc (two classes), f1 or loss.</summary>
-    public string Metric { get; init; } = MetricNames.Accuracy;
+    private readonly string? _metric;
+
+    /// <summary>The test metric reported and gated on: accuracy, auc (two classes), f1 or loss; rmse (the regression default), mae, r2.</summary>
+    public string Metric { get => _metric ?? (IsRegression ? MetricNames.Rmse : MetricNames.Accuracy); init => _metric = value; }
 
     public PipelineGate Gate { get; init; } = new();
 
@@ -211,8 +227,13 @@ public sealed record PipelineSpec
             if (Columns is null)
                 problems.Add($"a {Dataset.Kind} pipeline needs columns: {{\"label\": \"<column to predict>\"}}");
             else
-                problems.AddRange(Columns.Problems().Select(p => "columns: " + p));
+                problems.AddRange(TableColumns!.Problems().Select(p => "columns: " + p));
         }
+
+        if (IsRegression && Dataset.Kind != DatasetKinds.Tabular)
+            problems.Add($"task regression is for dataset.kind \"tabular\", not \"{Dataset.Kind}\"");
+        if (IsRegression && CrossValidationFolds != 0)
+            problems.Add("crossValidationFolds (the AUC baselines) is for classifiers, not task regression");
 
         if (Dataset.Kind == DatasetKinds.Text && Columns is { Text: null or { Count: 0 } })
             problems.Add("a text pipeline needs columns.text: the free-text fields (e.g. [\"subject\", \"body\"])");
@@ -230,7 +251,7 @@ public sealed record PipelineSpec
             problems.Add(string.Create(CultureInfo.InvariantCulture, $"split fractions must be positive and sum to 1 (train {Split.Train} + val {Split.Val} + test {testFraction})"));
         if (DatasetKinds.IsTable(Dataset.Kind) && Split.Test <= 0 && Split.Fold is null)
             problems.Add("split.test must be positive: the gate scores on the test split");
-        var metricNames = Dataset.Kind == DatasetKinds.Interactions ? MetricNames.Ranking : Dataset.Kind == DatasetKinds.Ct ? MetricNames.Image : MetricNames.Classification;
+        var metricNames = Dataset.Kind == DatasetKinds.Interactions ? MetricNames.Ranking : Dataset.Kind == DatasetKinds.Ct ? MetricNames.Image : IsRegression ? MetricNames.Regression : MetricNames.Classification;
         if (!metricNames.Contains(Metric))
             problems.Add($"metric must be one of {string.Join(", ", metricNames)}, got '{Metric}'");
         if (!metricNames.Contains(GateMetric))
@@ -331,7 +352,7 @@ public sealed record PipelineSpec
             TestFraction = Split.Test,
             Seed = Split.Seed,
             MaxSamples = Dataset.MaxSamples,
-            Tabular = new TabularRecipe { Columns = Columns ?? new(), Transform = Transform, TestFold = Split.Fold },
+            Tabular = new TabularRecipe { Columns = TableColumns ?? new(), Transform = Transform, TestFold = Split.Fold },
         };
 
     /// <summary>What the validation step checks.</summary>
@@ -341,7 +362,7 @@ public sealed record PipelineSpec
         ? new DatasetValidationRules { Interactions = Interactions ?? new InteractionsRecipe() }
         : Dataset.Kind == DatasetKinds.Images
         ? new DatasetValidationRules { MinSamples = 1, MinValue = 0, MaxValue = 255, MaxClassImbalance = 10 }
-        : new DatasetValidationRules { Table = Columns, MinRows = 10 };
+        : new DatasetValidationRules { Table = TableColumns, MinRows = 10 };
 
     public RegisterDatasetInput RegisterInput() => new()
     {
@@ -364,7 +385,11 @@ public sealed record PipelineSpec
         Data = data,
     };
 
-    /// <summary>The sweep over the family's space; trials rank on validation accuracy (what the worker reports per epoch).</summary>
+    /// <summary>The trial metric the sweep optimizes: sweep.objective, else val_rmse for a regressor and val_accuracy otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string SweepObjectiveMetric => Sweep.Objective ?? (IsRegression ? "val_" + MetricNames.Rmse : TrialMetrics.ValAccuracy);
+
+    /// <summary>The sweep over the family's space; trials rank on validation accuracy (what the worker reports per epoch), a regressor's on val_rmse (minimized).</summary>
     public SweepSpec SweepSpecFor(PreparedDataRef data)
     {
         var template = JobTemplate(data);
@@ -373,7 +398,7 @@ public sealed record PipelineSpec
             Name = $"{RegisteredModel}-sweep",
             Parameters = Sweep.Parameters ?? DefaultSpace(),
             Algorithm = Sweep.Algorithm,
-            Objective = new SweepObjective(Sweep.Objective ?? TrialMetrics.ValAccuracy, Sweep.Objective == TrialMetrics.ValLoss ? ObjectiveDirection.Minimize : ObjectiveDirection.Maximize, AdditionalMetrics: [TrialMetrics.ValLoss, TrialMetrics.TrainLoss]),
+            Objective = new SweepObjective(SweepObjectiveMetric, SweepObjectiveMetric.StartsWith("val_", StringComparison.Ordinal) && !MetricNames.HigherIsBetter(SweepObjectiveMetric["val_".Length..]) ? ObjectiveDirection.Minimize : ObjectiveDirection.Maximize, AdditionalMetrics: [TrialMetrics.ValLoss, TrialMetrics.TrainLoss]),
             ParallelTrialCount = Sweep.ParallelTrials,
             MaxTrialCount = Sweep.MaxTrials,
             MaxFailedTrialCount = Math.Max(1, Sweep.MaxTrials / 3),

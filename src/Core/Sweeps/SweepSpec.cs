@@ -227,7 +227,7 @@ public sealed record SweepSpec
 
         // Task metrics the worker reports per epoch as val_{name} (val_auc for two classes, val_hr@10 for ranking) count too.
         var metrics = TrialMetrics.TrainingMetricNames
-            .Concat(Metrics.MetricNames.Classification.Concat(Metrics.MetricNames.Ranking).Append(Metrics.MetricNames.Rmse).Select(m => $"val_{m}"))
+            .Concat(Metrics.MetricNames.Classification.Concat(Metrics.MetricNames.Ranking).Concat(Metrics.MetricNames.Regression).Select(m => $"val_{m}"))
             .Distinct(StringComparer.Ordinal).ToList();
         if (Objective is not null && !metrics.Contains(Objective.Metric))
         {

@@ -15,7 +15,12 @@ public static class TrainingObjectives
     /// <summary>(user, item, weight) interactions; a score per (user, item); HR@k and NDCG@k over the full catalogue.</summary>
     public const string Ranking = "ranking";
 
-    /// <summary>Reserved for the next step: float targets, MSE, RMSE (see README, "Adding a task").</summary>
+    /// <summary>
+    /// A numeric table label (spec <c>"task": "regression"</c>): the target is standardized on the train split
+    /// (<see cref="Transforms.TargetScaling"/>) and stored after the encoded features, each sample [F + 1]; the model
+    /// maps [n, F] to one value [n, 1]; MSE on the standardized target; RMSE (primary for the gate, lower is better),
+    /// MAE and R² in the label's units (<see cref="Metrics.RegressionMetrics"/>). Serving un-standardizes the output.
+    /// </summary>
     public const string Regression = "regression";
 
     /// <summary>
@@ -46,7 +51,7 @@ public static class TrainingObjectives
         Ranking => [Bpr, SampledBce, MeanSquaredError],
         Regression => [MeanSquaredError],
         Denoise => [MeanSquaredError],
-        var other => throw new ArgumentException($"Unknown training task '{other}': use {Classification}, {Ranking} or {Denoise}."),
+        var other => throw new ArgumentException($"Unknown training task '{other}': use {Classification}, {Regression}, {Ranking} or {Denoise}."),
     };
 
     /// <summary>The loss a job trains with: its hyperparameter, or the task's default. Throws for a loss the task cannot use.</summary>

@@ -84,6 +84,39 @@ public sealed record ColumnEncoding
 }
 
 /// <summary>
+/// A regression target's standardization, fitted on the train split: the model learns z = (y − Mean) / Std, and
+/// serving answers y = z · Std + Mean, in the label's units. MSE on z trains at the same step sizes whatever the
+/// label's scale (a target in the thousands would otherwise need a learning rate 10⁶ smaller).
+/// </summary>
+public sealed record TargetScaling
+{
+    /// <summary>The served output a regressor answers in the label's units (serving derives it; evaluation and the smoke test read it).</summary>
+    public const string PredictionOutput = "prediction";
+
+    [JsonPropertyName("mean")]
+    public double Mean { get; init; }
+
+    [JsonPropertyName("std")]
+    public double Std { get; init; } = 1;
+
+    /// <summary>Mean and population standard deviation of <paramref name="train"/>; a constant target is refused.</summary>
+    public static TargetScaling Fit(IReadOnlyCollection<double> train)
+    {
+        if (train.Count == 0)
+            throw new ArgumentException("the train split has no targets; cannot fit the target scaling");
+        var mean = train.Average();
+        var std = Math.Sqrt(train.Sum(y => (y - mean) * (y - mean)) / train.Count);
+        if (!(std > 1e-12) || !double.IsFinite(std))
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"the regression target is constant on the train split (every value {mean}); there is nothing to learn"));
+        return new TargetScaling { Mean = mean, Std = std };
+    }
+
+    public float Standardize(double y) => (float)((y - Mean) / Std);
+
+    public double Unstandardize(float z) => (z * Std) + Mean;
+}
+
+/// <summary>
 /// The raw-row → feature-vector transform of a tabular model (TensorFlow Transform's promise): fitted on the
 /// train split alone, stored with the prepared data and the model version, and applied by serving to the named
 /// fields of a request, so a client sends a CSV row's values, never a hand-made vector.
@@ -100,6 +133,15 @@ public sealed record TabularTransform
     [JsonPropertyName("classes")]
     public required IReadOnlyList<string> Classes { get; init; }
 
+    /// <summary>A regression model's target scaling (null for classifiers, whose <see cref="Classes"/> are then non-empty).</summary>
+    [JsonPropertyName("target")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TargetScaling? Target { get; init; }
+
+    /// <summary>Whether the model predicts a number (<see cref="Target"/>) rather than a class.</summary>
+    [JsonIgnore]
+    public bool IsRegression => Target is not null;
+
     [JsonIgnore]
     public int FeatureCount => Columns.Sum(c => c.Width);
 
@@ -111,8 +153,10 @@ public sealed record TabularTransform
     public IReadOnlyList<string> Problems()
     {
         var problems = new List<string>();
-        if (Columns is not { Count: > 0 } || Classes is not { Count: > 0 })
-            problems.Add("a tabular transform needs its fitted columns and classes");
+        if (Columns is not { Count: > 0 } || (Classes is not { Count: > 0 } && Target is null))
+            problems.Add("a tabular transform needs its fitted columns and classes (or, for regression, its target scaling)");
+        if (Target is { } t && !(t.Std > 0 && double.IsFinite(t.Std) && double.IsFinite(t.Mean)))
+            problems.Add("a regression transform's target std must be positive and finite");
         foreach (var c in Columns ?? [])
         {
             if (c.Kind == ColumnKind.Text)
@@ -122,8 +166,11 @@ public sealed record TabularTransform
         return problems;
     }
 
-    /// <summary>Fits every column on <paramref name="train"/> (rows of <paramref name="table"/>) and maps the label text to class indices.</summary>
-    public static TabularTransform Fit(TabularTable table, IReadOnlyList<TableColumn> features, int labelColumn, IReadOnlyList<int> train, TabularTransformOptions options)
+    /// <summary>
+    /// Fits every column on <paramref name="train"/> (rows of <paramref name="table"/>) and maps the label text to class
+    /// indices, or, with <paramref name="regression"/>, fits the numeric label's <see cref="TargetScaling"/> on train (no classes).
+    /// </summary>
+    public static TabularTransform Fit(TabularTable table, IReadOnlyList<TableColumn> features, int labelColumn, IReadOnlyList<int> train, TabularTransformOptions options, bool regression = false)
     {
         if (train.Count == 0)
         {
@@ -145,9 +192,14 @@ public sealed record TabularTransform
         {
             Columns = columns,
             Label = table.Header[labelColumn],
-            Classes = ClassesOf(table.Rows.Select(r => r.Values[labelColumn])),
+            Classes = regression ? [] : ClassesOf(table.Rows.Select(r => r.Values[labelColumn])),
+            Target = regression ? TargetScaling.Fit(train.Select(r => TargetOf(table.Rows[r], labelColumn)).ToList()) : null,
         };
     }
+
+    /// <summary>A row's numeric label (the schema check has made sure it is one).</summary>
+    public static double TargetOf(CsvRecord row, int labelColumn) =>
+        TabularTable.TryNumber(row.Values[labelColumn], out var y) ? y : throw new InvalidDataException($"{row.Source} line {row.Line}: label '{row.Values[labelColumn]}' is not a number");
 
     /// <summary>
     /// Label texts in class order: numerically when every label is a number ("0" &lt; "2" &lt; "10"), else ordinal.

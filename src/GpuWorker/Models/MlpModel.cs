@@ -10,6 +10,9 @@ public sealed class MlpModel : IModelDefinition
 {
     public string Name => "mlp";
 
+    /// <summary>Logits for classification; one output for regression (the standardized target, <see cref="Training.RegressionObjective"/>).</summary>
+    public IReadOnlyCollection<string> Tasks => [TrainingObjectives.Classification, TrainingObjectives.Regression];
+
     public Sequential Build(HyperParameters hp, int[] sampleShape, int classes)
     {
         if (hp.HiddenSizes.Count == 0 || hp.HiddenSizes.Any(h => h < 1))

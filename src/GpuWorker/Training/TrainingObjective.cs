@@ -69,7 +69,8 @@ public static class TrainingObjective
             TrainingObjectives.Classification => new ClassificationObjective(loss, data, train, eval, parity, hp, device),
             TrainingObjectives.Ranking => new RankingObjective(loss, data, train, eval, parity, hp, device),
             TrainingObjectives.Denoise => new DenoiseObjective(loss, train, eval, parity, hp, device),
-            var other => throw new JobValidationException($"task '{other}' is not trained by this worker yet (it trains {TrainingObjectives.Classification}, {TrainingObjectives.Ranking} and {TrainingObjectives.Denoise})."),
+            TrainingObjectives.Regression => new RegressionObjective(loss, data, train, eval, parity, hp, device),
+            var other => throw new JobValidationException($"task '{other}' is not trained by this worker yet (it trains {TrainingObjectives.Classification}, {TrainingObjectives.Regression}, {TrainingObjectives.Ranking} and {TrainingObjectives.Denoise})."),
         };
     }
 }
