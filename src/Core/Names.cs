@@ -12,6 +12,11 @@ public static class OrchestrationNames
     public const string HyperparameterSweep = "HyperparameterSweep";
     public const string StandInTrial = "StandInTrial";
     public const string CrossValidate = "CrossValidate";
+
+    /// <summary>
+    /// No longer an orchestration: MNIST is <see cref="Pipelines.BuiltInPipelines.Mnist"/> on <see cref="TrainingPipeline"/>.
+    /// The name stays for the start route that still accepts an <c>MnistPipelineInput</c> and for runs started before.
+    /// </summary>
     public const string MnistPipeline = "MnistPipeline";
     public const string TrainingPipeline = "TrainingPipeline";
     public const string Rollout = "Rollout";

@@ -37,10 +37,6 @@ public static class OrchestratorFunctions
     public static Task<TrialOutcome> CrossValidate([OrchestrationTrigger] TaskOrchestrationContext context) =>
         Sweeps.CrossValidate.RunAsync(context, context.GetInput<CrossValidationInput>());
 
-    [Function(OrchestrationNames.MnistPipeline)]
-    public static Task<MnistPipelineResult> MnistPipeline([OrchestrationTrigger] TaskOrchestrationContext context) =>
-        Orchestrations.Pipelines.MnistPipeline.RunAsync(context, context.GetInput<MnistPipelineInput>());
-
     [Function(OrchestrationNames.TrainingPipeline)]
     public static Task<PipelineRunResult> TrainingPipeline([OrchestrationTrigger] TaskOrchestrationContext context) =>
         Orchestrations.Pipelines.TrainingPipeline.RunAsync(context, context.GetInput<PipelineSpec>());

@@ -21,7 +21,6 @@ public static class OrchestrationCatalog
         registry.AddOrchestrator<Core.Sweeps.SweepInput, Core.Sweeps.SweepResult>(Core.OrchestrationNames.HyperparameterSweep, Sweeps.HyperparameterSweep.RunAsync);
         registry.AddOrchestrator<Core.Sweeps.StandInTrialInput, Core.Sweeps.TrialOutcome>(Core.OrchestrationNames.StandInTrial, Sweeps.StandInTrial.RunAsync);
         registry.AddOrchestrator<Core.Sweeps.CrossValidationInput, Core.Sweeps.TrialOutcome>(Core.OrchestrationNames.CrossValidate, Sweeps.CrossValidate.RunAsync);
-        registry.AddOrchestrator<Core.Pipelines.MnistPipelineInput, Core.Pipelines.MnistPipelineResult>(Core.OrchestrationNames.MnistPipeline, Pipelines.MnistPipeline.RunAsync);
         registry.AddOrchestrator<Core.Pipelines.PipelineSpec, Core.Pipelines.PipelineRunResult>(Core.OrchestrationNames.TrainingPipeline, Pipelines.TrainingPipeline.RunAsync);
         registry.AddOrchestrator<Core.OnlineValidation.RolloutInput, Core.OnlineValidation.RolloutReport>(Core.OrchestrationNames.Rollout, Rollouts.Rollout.RunAsync);
     }

@@ -13,6 +13,23 @@ public static class OrchestrationStarter
 {
     public static async Task HandleAsync(HttpContext http, DurableTaskClient client, string name, ManagementLinkFactory links)
     {
+        if (string.Equals(name, Core.OrchestrationNames.MnistPipeline, StringComparison.OrdinalIgnoreCase))
+        {
+            // The former MnistPipeline orchestration: its input still starts the same run, as the built-in mnist spec.
+            try
+            {
+                var spec = OrchestrationInputs.LegacyMnistSpec(await HttpJson.ReadBodyAsync(http.Request));
+                var id = ReadInstanceId(http.Request) ?? $"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}";
+                await StartAsync(http, client, Core.OrchestrationNames.TrainingPipeline, spec, id, links);
+            }
+            catch (BadRequestException e)
+            {
+                await HttpJson.ErrorAsync(http, e.Status, e.Message);
+            }
+
+            return;
+        }
+
         var orchestration = OrchestrationCatalog.Names.FirstOrDefault(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase));
         if (orchestration is null)
         {

@@ -48,7 +48,7 @@ public sealed record TriggerResult(TriggerOutcome Outcome, string? InstanceId, s
 public sealed record UploadBatch(string Container, string Prefix, bool Complete, IReadOnlyList<DatasetFile> Files, string? ContentHash, string? Problem);
 
 /// <summary>
-/// Starts the MNIST pipeline from outside events, the same way in both hosts: a completed upload batch
+/// Starts the MNIST pipeline (<see cref="BuiltInPipelines.Mnist"/> on <c>TrainingPipeline</c>) from outside events, the same way in both hosts: a completed upload batch
 /// (Functions' BlobTrigger, the local host's <c>UploadWatcher</c>) and a schedule (Functions' TimerTrigger,
 /// the local host's <c>ScheduledRetraining</c>). The hosts only adapt their events to these calls.
 /// </summary>
@@ -127,17 +127,19 @@ public sealed class PipelineTriggers(IOptions<PipelineTriggerOptions> options, I
         "mnist-scheduled-" + PipelineSchedule.AsUtc(fireTime).ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// The pipeline input for an upload batch: the batch's blobs as the dataset source (the marker is a
-    /// hidden file, see <see cref="DatasetLayout.IsHiddenFile"/>, so registration skips it), trigger "blob".
-    /// Everything else comes from <paramref name="template"/> or the input's defaults.
+    /// The spec for an upload batch: the built-in MNIST spec (or <paramref name="template"/>) with the batch's blobs as the
+    /// dataset source, every file of it (the marker is a hidden file, see <see cref="DatasetLayout.IsHiddenFile"/>, so
+    /// registration skips it; no include patterns, so the run registers exactly the files the trigger hashed), trigger "blob".
     /// </summary>
-    public static MnistPipelineInput ForUpload(string container, string batchPrefix, MnistPipelineInput? template = null)
+    public static PipelineSpec ForUpload(string container, string batchPrefix, PipelineSpec? template = null) =>
+        WithSource(template ?? BuiltInPipelines.Mnist, "blob", [], container, batchPrefix.TrimEnd('/'));
+
+    /// <summary>The MNIST spec reading <paramref name="directories"/> or a container's prefix, all files, started by <paramref name="trigger"/>.</summary>
+    private static PipelineSpec WithSource(PipelineSpec spec, string trigger, IReadOnlyList<string> directories, string? container = null, string? prefix = null) => spec with
     {
-        var dataset = new RegisterDatasetInput { Name = DatasetName, SourceContainer = container, SourcePrefix = batchPrefix.TrimEnd('/') };
-        return template is null
-            ? new MnistPipelineInput { Dataset = dataset, Trigger = "blob" }
-            : template with { Dataset = dataset, Trigger = "blob" };
-    }
+        Dataset = spec.Dataset with { Name = DatasetName, SourceDirectories = directories, SourceContainer = container, SourcePrefix = prefix, SourcePrefixes = [], Include = [] },
+        Trigger = trigger,
+    };
 
     /// <summary>
     /// Lists a batch and, when it is complete and usable, hashes its data files the way registration does.
@@ -265,14 +267,14 @@ public sealed class PipelineTriggers(IOptions<PipelineTriggerOptions> options, I
     {
         var settings = options.Value;
         var instanceId = ScheduledInstanceId(fireTime);
-        RegisterDatasetInput dataset;
+        PipelineSpec spec;
         if (settings.DataDirectories.Count > 0)
         {
-            dataset = new RegisterDatasetInput { Name = DatasetName, SourceDirectories = [.. settings.DataDirectories] };
+            spec = WithSource(BuiltInPipelines.Mnist, "timer", [.. settings.DataDirectories]);
         }
         else if (await FindLatestBatchAsync(blobs, settings.UploadsContainer, ct) is { } latest)
         {
-            dataset = ForUpload(settings.UploadsContainer, latest).Dataset;
+            spec = ForUpload(settings.UploadsContainer, latest) with { Trigger = "timer" };
         }
         else
         {
@@ -281,10 +283,10 @@ public sealed class PipelineTriggers(IOptions<PipelineTriggerOptions> options, I
             return new TriggerResult(TriggerOutcome.Skipped, instanceId, reason);
         }
 
-        return await StartOnceAsync(client, instanceId, new MnistPipelineInput { Dataset = dataset, Trigger = "timer" }, "scheduled retraining", ct);
+        return await StartOnceAsync(client, instanceId, spec, "scheduled retraining", ct);
     }
 
-    private async Task<TriggerResult> StartOnceAsync(DurableTaskClient client, string instanceId, MnistPipelineInput input, string what, CancellationToken ct)
+    private async Task<TriggerResult> StartOnceAsync(DurableTaskClient client, string instanceId, PipelineSpec input, string what, CancellationToken ct)
     {
         var outcome = TriggerOutcome.Started;
         var existing = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: false, ct);
@@ -302,7 +304,7 @@ public sealed class PipelineTriggers(IOptions<PipelineTriggerOptions> options, I
 
         try
         {
-            await client.ScheduleNewOrchestrationInstanceAsync(OrchestrationNames.MnistPipeline, input, new StartOrchestrationOptions(instanceId), ct);
+            await client.ScheduleNewOrchestrationInstanceAsync(OrchestrationNames.TrainingPipeline, input, new StartOrchestrationOptions(instanceId), ct);
         }
         catch (Exception e) when (OrchestrationStarter.IsAlreadyRunning(e))
         {

@@ -36,7 +36,7 @@ public sealed class PipelineUploadTriggers(IPipelineSpecStore specs, PipelineTri
     {
         var what = $"upload {container}/{PipelineAutomation.UploadsPrefix}{pipeline}/{batch}/";
         if (pipeline == PipelineAutomation.MnistPipeline)
-            return new TriggerResult(TriggerOutcome.Skipped, null, $"{what}: MNIST batches are the MnistPipeline trigger's");
+            return new TriggerResult(TriggerOutcome.Skipped, null, $"{what}: MNIST batches are the mnist trigger's (PipelineTriggers, the built-in spec)");
 
         async Task<TriggerResult> Reject(string reason, string? contentHash = null)
         {

@@ -6,7 +6,7 @@ using MlFunctions.Core.Transforms;
 
 namespace MlFunctions.Core.Pipelines;
 
-/// <summary>How the MNIST pipeline's sweep searches (over the MLP and CNN spaces together).</summary>
+/// <summary>The sweep settings of the legacy <see cref="MnistPipelineInput"/> (the old MnistPipeline orchestration's input).</summary>
 public sealed record MnistSweepSettings
 {
     public string Algorithm { get; init; } = "tpe";
@@ -21,12 +21,18 @@ public sealed record MnistSweepSettings
     /// <summary>Training samples per trial epoch (0 = all): trials rank on a subsample to stay cheap.</summary>
     public int MaxTrainSamples { get; init; } = 12_000;
 
+    /// <summary>False: the MLP space alone (no <c>model</c>, <c>channels</c> or <c>augment</c> parameter).</summary>
     public bool IncludeCnn { get; init; } = true;
 
     public long Seed { get; init; } = 1;
 }
 
-/// <summary>Input of the <c>MnistPipeline</c> orchestration.</summary>
+/// <summary>
+/// The input of the former <c>MnistPipeline</c> orchestration, still accepted by <c>POST api/orchestrators/MnistPipeline</c>
+/// so existing clients keep working: <see cref="ToSpec"/> maps it onto <see cref="BuiltInPipelines.Mnist"/>, and the run is a
+/// <c>TrainingPipeline</c> (its output a <see cref="PipelineRunResult"/>). Its defaults are the old ones (12 retrain
+/// epochs, where the built-in spec's default budget has 10), so an old request trains what it trained before.
+/// </summary>
 public sealed record MnistPipelineInput
 {
     /// <summary>Where the raw IDX files are: folders on the host, or blobs (an upload).</summary>
@@ -56,9 +62,57 @@ public sealed record MnistPipelineInput
 
     /// <summary>What started the run: http, blob or timer (recorded in lineage and the report).</summary>
     public string Trigger { get; init; } = "http";
+
+    /// <summary>The parameters only the CNN family reads: left out of the space when <see cref="MnistSweepSettings.IncludeCnn"/> is false.</summary>
+    public static IReadOnlyList<string> CnnOnlyParameters { get; } = ["model", "channels", "augment"];
+
+    /// <summary>The built-in MNIST spec with this input's data, recipe, budget, gate and names.</summary>
+    public PipelineSpec ToSpec()
+    {
+        var mnist = BuiltInPipelines.Mnist;
+        var space = mnist.Sweep.Parameters ?? [];
+        return mnist with
+        {
+            Dataset = mnist.Dataset with
+            {
+                Name = Dataset.Name,
+                SourceDirectories = Dataset.SourceDirectories,
+                SourceContainer = Dataset.SourceContainer,
+                SourcePrefix = Dataset.SourcePrefix,
+                SourcePrefixes = Dataset.SourcePrefixes,
+                Include = Dataset.Include,
+                Source = Recipe.Source,
+                TestSource = Recipe.TestSource,
+                MaxSamples = Recipe.MaxSamples,
+                MaxTestSamples = Recipe.MaxTestSamples,
+            },
+            Split = new PipelineSplit(Recipe.TrainFraction, Recipe.ValFraction, Recipe.TestFraction, Recipe.Seed),
+            Sweep = mnist.Sweep with
+            {
+                Algorithm = Sweep.Algorithm,
+                MaxTrials = Sweep.MaxTrials,
+                ParallelTrials = Sweep.ParallelTrials,
+                Epochs = Sweep.Epochs,
+                MaxTrainSamples = Sweep.MaxTrainSamples,
+                Seed = Sweep.Seed,
+                Parameters = Sweep.IncludeCnn ? space : space.Where(p => !CnnOnlyParameters.Contains(p.Name)).ToList(),
+
+                // MnistPipeline sized the random start-up of tpe and gp only.
+                StartupFraction = Sweep.Algorithm is "tpe" or "gp" ? mnist.Sweep.StartupFraction : null,
+            },
+            RetrainEpochs = RetrainEpochs,
+            RetrainMaxSamples = RetrainMaxSamples,
+            Gate = mnist.Gate with { Margin = GateMargin },
+            ModelName = ModelName,
+            Cache = Cache,
+            SmokeIndex = SmokeImageIndex,
+            Trigger = Trigger,
+            Budgets = null,
+        };
+    }
 }
 
-/// <summary>How the pipeline ended.</summary>
+/// <summary>How a pipeline run ended (the name is historical: every TrainingPipeline run uses it).</summary>
 public static class MnistPipelineOutcomes
 {
     public const string Promoted = "Promoted";
@@ -73,35 +127,6 @@ public sealed record SmokeInferenceResult(int ImageIndex, int TrueLabel, int Pre
 
     /// <summary>A regressor's target for the sample, in the label's units (null for a classifier).</summary>
     public double? Target { get; init; }
-}
-
-/// <summary>What the MNIST pipeline did.</summary>
-public sealed record MnistPipelineResult
-{
-    public required string RunId { get; init; }
-
-    public required string Outcome { get; init; }
-
-    public required string Reason { get; init; }
-
-    public double TestAccuracy { get; init; }
-
-    public double? ChampionAccuracy { get; init; }
-
-    public int? ModelVersion { get; init; }
-
-    public string? Model { get; init; }
-
-    public SweepResult? Sweep { get; init; }
-
-    public SmokeInferenceResult? Smoke { get; init; }
-
-    /// <summary>The prepared dataset the run trained and tested on.</summary>
-    public PreparedDataRef? Data { get; init; }
-
-    public string? ReportJsonUri { get; init; }
-
-    public string? ReportMarkdownUri { get; init; }
 }
 
 /// <summary>
@@ -183,5 +208,5 @@ public sealed record PipelineReport
     public IReadOnlyList<RunReportImage> Images { get; init; } = [];
 }
 
-/// <summary>Custom status of a running MNIST pipeline: the current step and the numbers so far.</summary>
+/// <summary>Custom status of a running pipeline: the current step and the numbers so far.</summary>
 public sealed record PipelineProgress(string Step, int StepsRecorded, int StepsTotal, double? BestValAccuracy, double? TestAccuracy);

@@ -125,7 +125,7 @@ public static class PipelineAutomation
     /// <summary>Folder of every pipeline's upload batches in the uploads container: <c>datasets/{pipeline}/{batch}/</c>.</summary>
     public const string UploadsPrefix = "datasets/";
 
-    /// <summary>MNIST keeps its own trigger (<c>MnistPipeline</c>); the generic path leaves its markers alone.</summary>
+    /// <summary>MNIST keeps its own trigger (<c>PipelineTriggers</c>, <c>Pipelines:Mnist</c>, the built-in spec); the generic path leaves its markers alone.</summary>
     public const string MnistPipeline = "mnist";
 
     /// <summary>Durable Functions' limit on an instance id.</summary>

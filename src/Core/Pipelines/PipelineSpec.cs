@@ -1,5 +1,6 @@
 using System.Globalization;
 using MlFunctions.Core.Datasets;
+using MlFunctions.Core.Json;
 using MlFunctions.Core.Metrics;
 using MlFunctions.Core.Registry;
 using MlFunctions.Core.Sweeps;
@@ -67,6 +68,9 @@ public sealed record PipelineDataset
 
     /// <summary>Use only the first N rows/samples (0 = all): small, fast slices.</summary>
     public int MaxSamples { get; init; }
+
+    /// <summary>Images: use only the first N samples of the official test set <see cref="TestSource"/> (0 = all).</summary>
+    public int MaxTestSamples { get; init; }
 }
 
 /// <summary>How train/val/test are cut (seeded, stratified by the label).</summary>
@@ -100,6 +104,66 @@ public sealed record PipelineSweep
 
     /// <summary>The trial metric the sweep maximizes: null is <c>val_accuracy</c>; <c>val_auc</c> for binary classifiers (the worker reports it per epoch).</summary>
     public string? Objective { get; init; }
+
+    /// <summary>
+    /// tpe, gp and cmaes: the share of <see cref="MaxTrials"/> drawn at random before the model-based search starts
+    /// (their <c>nStartup</c> = max(2, ⌊maxTrials × fraction⌋)); null keeps the algorithm's own default. MNIST's 0.5:
+    /// with 8 trials, 4 random draws cover both families before TPE narrows in.
+    /// </summary>
+    public double? StartupFraction { get; init; }
+
+    /// <summary>A second trial metric (e.g. <c>parameter_count</c>, minimized): the sweep then also reports the Pareto front of both.</summary>
+    public SecondaryObjective? SecondaryObjective { get; init; }
+
+    /// <summary>The algorithms with a random start-up phase that <see cref="StartupFraction"/> sizes.</summary>
+    public static IReadOnlyList<string> StartupAlgorithms { get; } = ["tpe", "gp", "cmaes"];
+}
+
+/// <summary>
+/// What the validation step checks on an images dataset (null fields take the images defaults: at least 1 sample per
+/// part, pixel values in 0..255, a class imbalance of at most 10). Tables check their columns, CT and interactions
+/// their own formats.
+/// </summary>
+public sealed record PipelineValidation
+{
+    /// <summary>The shape of one sample, e.g. [28, 28]; null: any.</summary>
+    public int[]? SampleShape { get; init; }
+
+    /// <summary>Labels lie in [0, numClasses) and every class occurs; null: not checked.</summary>
+    public int? NumClasses { get; init; }
+
+    /// <summary>The largest ratio of the most to the least frequent class.</summary>
+    public double? MaxClassImbalance { get; init; }
+
+    public long? MinSamples { get; init; }
+
+    public double? MinValue { get; init; }
+
+    public double? MaxValue { get; init; }
+
+    public IEnumerable<string> Problems()
+    {
+        if (SampleShape is { } shape && (shape.Length is < 1 or > 3 || shape.Any(d => d < 1)))
+            yield return $"validation.sampleShape must be 1 to 3 positive sizes, got [{string.Join(", ", shape)}]";
+        if (NumClasses is < 2)
+            yield return $"validation.numClasses must be at least 2, got {NumClasses}";
+        if (MaxClassImbalance is < 1)
+            yield return string.Create(CultureInfo.InvariantCulture, $"validation.maxClassImbalance is a ratio of the most to the least frequent class, at least 1, got {MaxClassImbalance}");
+        if (MinSamples is < 1)
+            yield return $"validation.minSamples must be at least 1, got {MinSamples}";
+        if ((MinValue ?? 0) > (MaxValue ?? 255))
+            yield return string.Create(CultureInfo.InvariantCulture, $"validation.minValue ({MinValue ?? 0}) must not exceed validation.maxValue ({MaxValue ?? 255})");
+    }
+
+    public DatasetValidationRules Rules() => new()
+    {
+        SampleShape = SampleShape,
+        NumClasses = NumClasses,
+        MaxClassImbalance = MaxClassImbalance ?? 10,
+        MinSamples = MinSamples ?? 1,
+        MinValue = MinValue ?? 0,
+        MaxValue = MaxValue ?? 255,
+    };
 }
 
 /// <summary>The promotion rule: the candidate must beat the champion on <see cref="Metric"/> by <see cref="Margin"/>.</summary>
@@ -154,6 +218,22 @@ public sealed record PipelineSpec
 
     /// <summary>Epochs of the final retrain of the best configuration on train+val.</summary>
     public int RetrainEpochs { get; init; } = 20;
+
+    /// <summary>Training samples per retrain epoch (0 = all of train+val): a quick budget's cheaper retrain.</summary>
+    public int RetrainMaxSamples { get; init; }
+
+    /// <summary>Images: what the validation step checks (shape, classes, balance, value range); null takes the images defaults.</summary>
+    public PipelineValidation? Validation { get; init; }
+
+    /// <summary>Index in the test split of the sample the smoke inference sends through serving.</summary>
+    public int SmokeIndex { get; init; }
+
+    /// <summary>
+    /// Named budgets, each a JSON merge patch (RFC 7386) over this spec's sweep, retrain and sample limits:
+    /// <c>"budgets": {"quick": {"sweep": {"maxTrials": 2}, "retrainEpochs": 2}}</c>. <see cref="WithBudget"/> applies one
+    /// (the CLI's <c>--quick</c> applies <c>quick</c>); a null in a patch removes the field (takes its default).
+    /// </summary>
+    public IReadOnlyDictionary<string, System.Text.Json.JsonElement>? Budgets { get; init; }
 
     private readonly string? _metric;
 
@@ -274,9 +354,121 @@ public sealed record PipelineSpec
             problems.Add($"sweep.objective must be a held-out trial metric (val_accuracy, val_auc, val_f1, val_loss …), got '{objective}'");
         if (string.IsNullOrWhiteSpace(Model))
             problems.Add("model (the model family, e.g. \"mlp\") is required");
+        if (Sweep.StartupFraction is { } startup)
+        {
+            if (startup is not (> 0 and <= 1))
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"sweep.startupFraction is the share of maxTrials drawn at random first, in (0, 1], got {startup}"));
+            if (!PipelineSweep.StartupAlgorithms.Contains(Sweep.Algorithm))
+                problems.Add($"sweep.startupFraction sizes the random start-up of {string.Join(", ", PipelineSweep.StartupAlgorithms)}; algorithm '{Sweep.Algorithm}' has none (remove it, or set it to null in a budget)");
+        }
+
+        if (Sweep.SecondaryObjective is { } secondary)
+        {
+            if (!(TrialMetrics.TrainingMetricNames.Contains(secondary.Metric) || secondary.Metric?.StartsWith("val_", StringComparison.Ordinal) == true))
+                problems.Add($"sweep.secondaryObjective.metric must be a trial metric ({string.Join(", ", TrialMetrics.TrainingMetricNames)} or val_*), got '{secondary.Metric}'");
+            else if (secondary.Metric == SweepObjectiveMetric)
+                problems.Add($"sweep.secondaryObjective.metric must differ from the objective '{SweepObjectiveMetric}'");
+        }
+
+        if (RetrainMaxSamples < 0)
+            problems.Add($"retrainMaxSamples must be 0 (all) or positive, got {RetrainMaxSamples}");
+        if (SmokeIndex < 0)
+            problems.Add($"smokeIndex must not be negative, got {SmokeIndex}");
+        if (Dataset.MaxTestSamples < 0)
+            problems.Add($"dataset.maxTestSamples must be 0 (all) or positive, got {Dataset.MaxTestSamples}");
+        else if (Dataset.MaxTestSamples > 0 && (Dataset.Kind != DatasetKinds.Images || Dataset.TestSource is null))
+            problems.Add("dataset.maxTestSamples limits the official test set (dataset.testSource) of an images dataset; cut other test splits with split.test or dataset.maxSamples");
+        if (Validation is { } validation)
+        {
+            if (Dataset.Kind != DatasetKinds.Images)
+                problems.Add($"validation is for dataset.kind \"images\"; a {Dataset.Kind} dataset is checked by its own rules (columns, interactions or ct)");
+            problems.AddRange(validation.Problems());
+        }
+
         problems.AddRange(SweepSpecFor(new PreparedDataRef("prepared", "x", "x")).Validate().Select(p => "sweep: " + p));
+        problems.AddRange(BudgetProblems());
         return problems;
     }
+
+    /// <summary>The top-level fields a budget may patch: how much is searched and trained, never what data or what gate.</summary>
+    public static IReadOnlyList<string> BudgetFields { get; } = ["sweep", "retrainEpochs", "retrainMaxSamples", "hyperparameters", "dataset"];
+
+    /// <summary>The dataset fields a budget may patch (sample limits only).</summary>
+    public static IReadOnlyList<string> BudgetDatasetFields { get; } = ["maxSamples", "maxTestSamples"];
+
+    /// <summary>
+    /// This spec with budget <paramref name="name"/> merged in (RFC 7386) and no budgets left: the spec that runs. An
+    /// unknown name, or a patch that cannot make a spec, throws <see cref="ArgumentException"/> naming the budgets there are.
+    /// </summary>
+    public PipelineSpec WithBudget(string name)
+    {
+        if (Budgets is null || !Budgets.TryGetValue(name, out var patch))
+            throw new ArgumentException($"pipeline '{Name}' has no budget '{name}'; it has {(Budgets is { Count: > 0 } ? string.Join(", ", Budgets.Keys) : "none")}");
+        var node = System.Text.Json.JsonSerializer.SerializeToNode(this with { Budgets = null }, MlJson.Options)!;
+        var merged = JsonMergePatch.Apply(node, System.Text.Json.Nodes.JsonNode.Parse(patch.GetRawText()));
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<PipelineSpec>(merged, MlJson.Options) ?? throw new ArgumentException($"budget '{name}' makes the spec null");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new ArgumentException($"budget '{name}' does not make a valid spec: {e.Message}", e);
+        }
+    }
+
+    private IEnumerable<string> BudgetProblems()
+    {
+        foreach (var (name, patch) in Budgets ?? new Dictionary<string, System.Text.Json.JsonElement>())
+        {
+            var where = $"budgets.{name}";
+            if (!DatasetLayout.IsValidName(name))
+            {
+                yield return $"{where}: a budget's name must be 1-63 characters of a-z, 0-9, '-', '_' or '.'";
+                continue;
+            }
+
+            if (patch.ValueKind != System.Text.Json.JsonValueKind.Object)
+            {
+                yield return $"{where} must be an object (a merge patch such as {{\"sweep\": {{\"maxTrials\": 2}}}}), got {patch.ValueKind}";
+                continue;
+            }
+
+            var fieldProblems = new List<string>();
+            foreach (var field in patch.EnumerateObject())
+            {
+                if (!BudgetFields.Contains(field.Name))
+                    fieldProblems.Add($"{where}.{field.Name}: a budget patches only {string.Join(", ", BudgetFields)} (names as written in the spec, camelCase)");
+                else if (field.Name == "dataset" && field.Value.ValueKind == System.Text.Json.JsonValueKind.Object)
+                    fieldProblems.AddRange(field.Value.EnumerateObject().Where(f => !BudgetDatasetFields.Contains(f.Name)).Select(f => $"{where}.dataset.{f.Name}: a budget patches only the dataset's {string.Join(" and ", BudgetDatasetFields)}"));
+                else if (field.Name == "sweep" && field.Value.ValueKind == System.Text.Json.JsonValueKind.Object)
+                    fieldProblems.AddRange(field.Value.EnumerateObject().Where(f => !SweepFields.Contains(f.Name)).Select(f => $"{where}.sweep.{f.Name} is not a sweep field ({string.Join(", ", SweepFields)})"));
+            }
+
+            foreach (var p in fieldProblems)
+                yield return p;
+            if (fieldProblems.Count > 0)
+                continue;
+
+            PipelineSpec? applied = null;
+            string? failed = null;
+            try
+            {
+                applied = WithBudget(name);
+            }
+            catch (ArgumentException e)
+            {
+                failed = $"{where}: {e.Message}";
+            }
+
+            if (failed is not null)
+                yield return failed;
+            foreach (var p in applied?.Problems() ?? [])
+                yield return $"{where}: {p}";
+        }
+    }
+
+    private static readonly IReadOnlyList<string> SweepFields = typeof(PipelineSweep).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+        .Select(p => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToList();
 
     /// <summary>The default search space of a model family, over the parameters <see cref="TrialJobs"/> maps.</summary>
     public IReadOnlyList<ParameterSpec> DefaultSpace() => Model.ToLowerInvariant() switch
@@ -343,6 +535,7 @@ public sealed record PipelineSpec
             TestFraction = Dataset.TestSource is null ? Split.Test : 0,
             Seed = Split.Seed,
             MaxSamples = Dataset.MaxSamples,
+            MaxTestSamples = Dataset.MaxTestSamples,
         }
         : new PreparationRecipe
         {
@@ -361,7 +554,7 @@ public sealed record PipelineSpec
         : Dataset.Kind == DatasetKinds.Interactions
         ? new DatasetValidationRules { Interactions = Interactions ?? new InteractionsRecipe() }
         : Dataset.Kind == DatasetKinds.Images
-        ? new DatasetValidationRules { MinSamples = 1, MinValue = 0, MaxValue = 255, MaxClassImbalance = 10 }
+        ? (Validation ?? new PipelineValidation()).Rules()
         : new DatasetValidationRules { Table = TableColumns, MinRows = 10 };
 
     public RegisterDatasetInput RegisterInput() => new()
@@ -398,7 +591,11 @@ public sealed record PipelineSpec
             Name = $"{RegisteredModel}-sweep",
             Parameters = Sweep.Parameters ?? DefaultSpace(),
             Algorithm = Sweep.Algorithm,
+            AlgorithmSettings = Sweep.StartupFraction is { } startup && PipelineSweep.StartupAlgorithms.Contains(Sweep.Algorithm)
+                ? new Dictionary<string, string> { ["nStartup"] = Math.Max(2, (int)Math.Floor(Sweep.MaxTrials * startup)).ToString(CultureInfo.InvariantCulture) }
+                : null,
             Objective = new SweepObjective(SweepObjectiveMetric, SweepObjectiveMetric.StartsWith("val_", StringComparison.Ordinal) && !MetricNames.HigherIsBetter(SweepObjectiveMetric["val_".Length..]) ? ObjectiveDirection.Minimize : ObjectiveDirection.Maximize, AdditionalMetrics: [TrialMetrics.ValLoss, TrialMetrics.TrainLoss]),
+            SecondaryObjective = Sweep.SecondaryObjective,
             ParallelTrialCount = Sweep.ParallelTrials,
             MaxTrialCount = Sweep.MaxTrials,
             MaxFailedTrialCount = Math.Max(1, Sweep.MaxTrials / 3),

@@ -31,7 +31,7 @@ public static class Commands
           --Local:TaskHub NAME  task hub (default MlFunctionsHub); --Local:ApiKey KEY; --Local:DataPath DIR
 
         pipeline triggers (as the Functions app's blob and timer triggers):
-          upload a batch to uploads/datasets/mnist/{batch}/ and write _SUCCESS last: one MnistPipeline run per content
+          upload a batch to uploads/datasets/mnist/{batch}/ and write _SUCCESS last: one mnist pipeline run per content
           --Pipelines:Mnist:WatchUploads false        stop polling the uploads container (default true)
           --Pipelines:Mnist:PollSeconds S             seconds between polls (default 10)
           --Pipelines:Mnist:Schedule "0 0 3 * * 0"    CRON (UTC, with seconds) of scheduled retraining (default off)

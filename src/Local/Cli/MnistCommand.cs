@@ -22,7 +22,8 @@ namespace MlFunctions.Local.Cli;
 
 /// <summary>
 /// <c>mnist [--quick]</c>: the main job. Starts the host (Azurite, engine, a training worker, HTTP), runs
-/// <c>MnistPipeline</c> on the genuine MNIST files, shows steps, trials and epochs as they go, prints the
+/// the built-in MNIST spec (<see cref="BuiltInPipelines.Mnist"/>, <c>examples/pipelines/mnist.json</c>) on
+/// <c>TrainingPipeline</c> over the genuine MNIST files, shows steps, trials and epochs as they go, prints the
 /// result, the RESULT line and a ready curl, then keeps serving until Ctrl-C. The run id is remembered in
 /// the data folder: running the command again resumes an unfinished run (its state is in Azurite's data),
 /// and <c>--new</c> starts a fresh one.
@@ -32,7 +33,7 @@ public static class MnistCommand
     public const string Usage = """
           mnist                 run the MNIST pipeline end to end (data → sweep → retrain → gate → register → serve),
                                 print RESULT and a curl, then keep serving until Ctrl-C
-                                  --quick (≤ 3 min: small budget)  --data DIR (folder with mnist-train/ and mnist/)
+                                  --quick (≤ 3 min: the spec's quick budget)  --data DIR (folder with mnist-train/ and mnist/)
                                   --new (start a new run instead of resuming)  --no-cache  --exit (don't keep serving)
                                   --trials N  --epochs N (per trial)  --retrain-epochs N  --gate-margin X
         """;
@@ -58,11 +59,11 @@ public static class MnistCommand
         var stopping = lifetime.ApplicationStopping;
         var client = app.Services.GetRequiredService<EngineService>().Client;
 
-        var input = options.Input(data);
+        var spec = options.Spec(data);
         var runFile = Path.Combine(app.Services.GetRequiredService<LocalPaths>().DataPath, options.Quick ? "mnist-quick-run.txt" : "mnist-run.txt");
-        var runId = await ResumeOrStartAsync(client, runFile, input, options.New, stopping);
+        var runId = await ResumeOrStartAsync(client, runFile, spec, options.New, stopping);
 
-        var done = await new PipelineProgressPrinter(client, runId, input.Sweep.MaxTrials, input.Sweep.Epochs, input.RetrainEpochs).WaitAsync(stopping);
+        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs).WaitAsync(stopping);
 
         if (done?.IsCompleted != true)
         {
@@ -77,23 +78,25 @@ public static class MnistCommand
             return 1;
         }
 
-        var result = done.ReadOutputAs<MnistPipelineResult>()!;
+        var result = done.ReadOutputAs<PipelineRunResult>()!;
+        var accuracy = result.Metrics.GetValueOrDefault(Core.Metrics.MetricNames.Accuracy, result.Value);
+        var model = result.Model ?? spec.RegisteredModel;
         var report = await SaveReportAsync(app, result);
         Console.WriteLine();
         Console.WriteLine($"outcome: {result.Outcome}: {result.Reason}");
-        Console.WriteLine($"test accuracy: {result.TestAccuracy:P2} on the MNIST t10k test set (ONNX Runtime)");
-        var champion = result.ModelVersion ?? (await ChampionVersionAsync(app, result.Model ?? input.ModelName));
+        Console.WriteLine($"test accuracy: {accuracy:P2} on the MNIST t10k test set (ONNX Runtime)");
+        var champion = result.ModelVersion ?? (await ChampionVersionAsync(app, model, spec.Alias));
         Console.WriteLine(result.ModelVersion is { } v
-            ? $"registered: {result.Model} v{v}, now '{Orchestrations.Pipelines.MnistPipeline.Champion}'"
-            : $"nothing promoted; '{Orchestrations.Pipelines.MnistPipeline.Champion}' stays v{champion}");
+            ? $"registered: {model} v{v}, now '{spec.Alias}'"
+            : $"nothing promoted; '{spec.Alias}' stays v{champion}");
         Console.WriteLine($"report: {report} ({result.ReportMarkdownUri})");
 
-        var (body, label, index) = await WriteTestImageAsync(app, result, input);
+        var (body, label, index) = await WriteTestImageAsync(app, result, spec);
         var key = app.Services.GetRequiredService<ApiKeys>().Key;
         Console.WriteLine($"live prediction: test image #{index} of the t10k set, true label {label}:");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT mnist test_accuracy={result.TestAccuracy:F4} model_version={champion} wall_s={clock.Elapsed.TotalSeconds:F1} true_label={label}"));
-        Console.WriteLine($"curl -s -H 'x-functions-key: {key}' -H 'content-type: application/json' -d @{body} {Commands.BaseUrl(app)}/v2/models/{result.Model ?? input.ModelName}/infer");
+            $"RESULT mnist test_accuracy={accuracy:F4} model_version={champion} wall_s={clock.Elapsed.TotalSeconds:F1} true_label={label}"));
+        Console.WriteLine($"curl -s -H 'x-functions-key: {key}' -H 'content-type: application/json' -d @{body} {Commands.BaseUrl(app)}/v2/models/{model}/infer");
 
         if (!options.Exit)
         {
@@ -109,7 +112,7 @@ public static class MnistCommand
     }
 
     /// <summary>The remembered run when it is still going (the engine resumes it), else a new one.</summary>
-    private static async Task<string> ResumeOrStartAsync(DurableTaskClient client, string runFile, MnistPipelineInput input, bool forceNew, CancellationToken ct)
+    private static async Task<string> ResumeOrStartAsync(DurableTaskClient client, string runFile, PipelineSpec spec, bool forceNew, CancellationToken ct)
     {
         if (!forceNew && File.Exists(runFile))
         {
@@ -122,16 +125,16 @@ public static class MnistCommand
             }
         }
 
-        var problems = Orchestrations.Pipelines.MnistPipeline.Problems(input);
+        var problems = spec.Problems();
         if (problems.Count > 0)
         {
             throw new ArgumentException(string.Join("; ", problems));
         }
 
         var runId = $"mnist-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
-        await client.ScheduleNewOrchestrationInstanceAsync(OrchestrationNames.MnistPipeline, input, new StartOrchestrationOptions(runId), ct);
+        await client.ScheduleNewOrchestrationInstanceAsync(OrchestrationNames.TrainingPipeline, spec, new StartOrchestrationOptions(runId), ct);
         await File.WriteAllTextAsync(runFile, runId, ct);
-        Console.WriteLine($"started run {runId}: sweep {input.Sweep.Algorithm} {input.Sweep.MaxTrials} trials × {input.Sweep.Epochs} epoch(s), retrain {input.RetrainEpochs} epoch(s)");
+        Console.WriteLine($"started run {runId}: sweep {spec.Sweep.Algorithm} {spec.Sweep.MaxTrials} trials × {spec.Sweep.Epochs} epoch(s), retrain {spec.RetrainEpochs} epoch(s)");
         return runId;
     }
 
@@ -166,7 +169,7 @@ public static class MnistCommand
     }
 
     /// <summary>Copies the run report (Markdown) next to the data folder, where a person finds it.</summary>
-    private static async Task<string> SaveReportAsync(WebApplication app, MnistPipelineResult result)
+    private static async Task<string> SaveReportAsync(WebApplication app, PipelineRunResult result)
     {
         var paths = app.Services.GetRequiredService<LocalPaths>();
         var folder = Directory.CreateDirectory(Path.Combine(paths.DataPath, "reports", result.RunId)).FullName;
@@ -184,16 +187,16 @@ public static class MnistCommand
         return Path.Combine(folder, "report.md");
     }
 
-    private static async Task<int> ChampionVersionAsync(WebApplication app, string model)
+    private static async Task<int> ChampionVersionAsync(WebApplication app, string model, string alias)
     {
         var registry = app.Services.GetRequiredService<Core.Registry.IModelRegistry>();
-        return (await registry.GetAliasAsync(model, Orchestrations.Pipelines.MnistPipeline.Champion))?.Version ?? 0;
+        return (await registry.GetAliasAsync(model, alias))?.Version ?? 0;
     }
 
     /// <summary>The smoke test's image as a V2 request body with raw 0-255 pixels (the server applies the stored transform).</summary>
-    private static async Task<(string Path, int Label, int Index)> WriteTestImageAsync(WebApplication app, MnistPipelineResult result, MnistPipelineInput input)
+    private static async Task<(string Path, int Label, int Index)> WriteTestImageAsync(WebApplication app, PipelineRunResult result, PipelineSpec spec)
     {
-        var index = result.Smoke?.ImageIndex ?? input.SmokeImageIndex;
+        var index = result.Smoke?.ImageIndex ?? spec.SmokeIndex;
         var data = result.Data ?? throw new InvalidOperationException("the run's result names no prepared dataset");
         var blobs = await app.Services.GetRequiredService<IStorageClients>().BlobsAsync();
         var shard = await new PreparedDatasetReader(blobs).ReadSplitAsync(data, PreparedLayout.Test);
@@ -244,41 +247,25 @@ public static class MnistCommand
         }
 
         /// <summary>
-        /// The budgets. Default (≤ 10 min on 2 cores): 8 TPE trials over MLP and CNN (with BatchNorm on/off,
-        /// augmentation strength and batch size in the space), 2 epochs on 12k samples each, then the best retrained
-        /// for 10 epochs (cosine learning rate) on all 60k. Ten, not the pipeline's 12: a 32-channel CNN with
-        /// BatchNorm and augmentation takes ~36 s an epoch on 2 cores (measured: 99.52% on t10k after 10 of 12
-        /// cosine epochs, 99.53% after 11), so 12 would not fit beside the sweep. Quick (≤ 3 min): 2 MLP trials on
-        /// 3k samples, a 2-epoch retrain on 20k.
+        /// The built-in spec on the data folder, with its <c>quick</c> budget for --quick and the flags on top. The default
+        /// budget (≤ 10 min on 2 cores): 8 TPE trials over MLP and CNN (BatchNorm on/off, augmentation strength and batch
+        /// size in the space), 2 epochs on 12k samples each, then the best retrained for 10 epochs (cosine learning rate) on
+        /// all 60k. Ten, not the old HTTP input's 12: a 32-channel CNN with BatchNorm and augmentation takes ~36 s an epoch
+        /// on 2 cores (measured: 99.52% on t10k after 10 of 12 cosine epochs, 99.53% after 11), so 12 would not fit beside
+        /// the sweep. Quick (≤ 3 min): 2 random MLP trials of 1 epoch on 3k samples, a 2-epoch retrain on 20k.
         /// </summary>
-        public MnistPipelineInput Input(string data)
+        public PipelineSpec Spec(string data)
         {
-            var input = new MnistPipelineInput
-            {
-                Dataset = new RegisterDatasetInput
-                {
-                    Name = "mnist",
-                    SourceDirectories = [Path.Combine(data, "mnist-train"), Path.Combine(data, "mnist")],
-                    Include = ["train-images-idx3-ubyte.part*", "train-labels-idx1-ubyte.part*", "t10k-images-idx3-ubyte*", "t10k-labels-idx1-ubyte*"],
-                },
-                Cache = !NoCache,
-                RetrainEpochs = 10,
-            };
+            var spec = BuiltInPipelines.Mnist;
             if (Quick)
+                spec = spec.WithBudget("quick");
+            return spec with
             {
-                input = input with
-                {
-                    Sweep = input.Sweep with { Algorithm = "random", MaxTrials = 2, ParallelTrials = 2, Epochs = 1, MaxTrainSamples = 3000, IncludeCnn = false },
-                    RetrainEpochs = 2,
-                    RetrainMaxSamples = 20_000,
-                };
-            }
-
-            return input with
-            {
-                Sweep = input.Sweep with { MaxTrials = Trials ?? input.Sweep.MaxTrials, Epochs = Epochs ?? input.Sweep.Epochs },
-                RetrainEpochs = RetrainEpochs ?? input.RetrainEpochs,
-                GateMargin = GateMargin ?? input.GateMargin,
+                Dataset = spec.Dataset with { SourceDirectories = [Path.Combine(data, "mnist-train"), Path.Combine(data, "mnist")] },
+                Cache = !NoCache,
+                Sweep = spec.Sweep with { MaxTrials = Trials ?? spec.Sweep.MaxTrials, Epochs = Epochs ?? spec.Sweep.Epochs },
+                RetrainEpochs = RetrainEpochs ?? spec.RetrainEpochs,
+                Gate = spec.Gate with { Margin = GateMargin ?? spec.Gate.Margin },
             };
         }
     }

@@ -52,8 +52,10 @@ public static class TrainingPipeline
                 var prepared = await run.StepAsync(Transform, new TransformDatasetInput(registered.Dataset, spec.Recipe()));
 
                 Progress("sweep");
-                sweep = await run.StepAsync(Sweep, new SweepInput(spec.SweepSpecFor(prepared.Data)), Child(InstanceIds.Sweep(runId)));
+                var sweepSpec = spec.SweepSpecFor(prepared.Data);
+                sweep = await run.StepAsync(Sweep, new SweepInput(sweepSpec), Child(InstanceIds.Sweep(runId)));
                 var best = sweep.Best ?? throw new InvalidOperationException($"the sweep finished without a successful trial: {sweep.Reason}");
+                metrics[$"sweep_best_{sweepSpec.Objective.Metric}"] = best.Objective ?? double.NaN;
 
                 if (spec.CrossValidationFolds > 0)
                 {
@@ -81,7 +83,7 @@ public static class TrainingPipeline
                 var job = TrialJobs.ForTrial(spec.JobTemplate(prepared.Data), InstanceIds.Retrain(runId), best.Parameters, null, new Dictionary<string, string> { ["pipelineRun"] = runId, ["pipeline"] = spec.Name });
                 // A CT denoiser trains on patches but validates on whole slices, which cannot merge: it retrains on the
                 // training subjects and is scored on the untouched test subjects (#14).
-                job = job with { TrainOnValidation = spec.Dataset.Kind != DatasetKinds.Ct, ExportOnnx = true, Hyperparameters = job.Hyperparameters with { Epochs = spec.RetrainEpochs } };
+                job = job with { TrainOnValidation = spec.Dataset.Kind != DatasetKinds.Ct, ExportOnnx = true, Hyperparameters = job.Hyperparameters with { Epochs = spec.RetrainEpochs, MaxTrainSamples = spec.RetrainMaxSamples } };
                 var trained = await run.StepAsync(Retrain, new TrainModelInput(job, 3, 600), Child(InstanceIds.Retrain(runId)));
                 if (trained.OnnxUri is null || trained.OnnxSha256 is null)
                     throw new InvalidOperationException($"the retrain job {trained.JobId} produced no ONNX export");
@@ -152,7 +154,7 @@ public static class TrainingPipeline
                 Progress("promote");
                 await run.StepAsync(Promote, new MoveModelAliasInput(model, spec.Alias, version.Version), Live);
                 Progress("smoke-inference");
-                var smoke = await run.StepAsync(Smoke, new SmokeInferenceInput(model, version.Version, prepared.Data), Live);
+                var smoke = await run.StepAsync(Smoke, new SmokeInferenceInput(model, version.Version, prepared.Data, ImageIndex: spec.SmokeIndex), Live);
                 return result = result with { ModelVersion = version.Version, Smoke = smoke };
             },
             async failure =>

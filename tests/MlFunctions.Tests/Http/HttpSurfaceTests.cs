@@ -106,6 +106,28 @@ public sealed class HttpSurfaceTests(LocalHostFixture host)
     }
 
     [Fact]
+    public async Task ALegacyMnistPipelineInputThatMakesABadSpecIs400ListingEveryProblem()
+    {
+        using var api = host.Client();
+        var (noData, noDataBody) = await api.StartAsync("MnistPipeline", new { retrainEpochs = 3 });
+        Assert.Equal(HttpStatusCode.BadRequest, noData.StatusCode);
+        Assert.Contains("missing required properties including: 'dataset'", (string?)noDataBody["error"]);
+
+        var (bad, body) = await api.StartAsync("MnistPipeline", new
+        {
+            dataset = new { name = "mnist", sourceDirectories = new[] { "/nowhere" } },
+            retrainEpochs = 0,
+            gateMargin = 2,
+            smokeImageIndex = -1,
+            sweep = new { maxTrials = 0 },
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var error = (string?)body["error"];
+        foreach (var problem in new[] { "retrainEpochs must be between 1 and 500, got 0", "gate.margin must be between 0 and 1, got 2", "smokeIndex must not be negative, got -1", "sweep.maxTrials must be between 1 and 500, got 0" })
+            Assert.Contains(problem, error);
+    }
+
+    [Fact]
     public async Task MalformedJsonIs400()
     {
         using var api = host.Client();

@@ -14,9 +14,11 @@ using Xunit.Abstractions;
 namespace MlFunctions.Tests.Pipelines;
 
 /// <summary>
-/// MnistPipeline end to end on the local host with Azurite and the real TorchSharp worker, on a small
-/// slice of the genuine MNIST files with 2 trials: it registers, promotes and serves, and a V2 infer
-/// through HTTP classifies a known test image (t10k #0, a 7) correctly. A second run on the same content
+/// The MNIST pipeline end to end on the local host with Azurite and the real TorchSharp worker, on a small
+/// slice of the genuine MNIST files with 2 trials, started the way clients of the former MnistPipeline
+/// orchestration start it (<c>POST api/orchestrators/MnistPipeline</c> with an <see cref="MnistPipelineInput"/>,
+/// now mapped onto the built-in spec and run by TrainingPipeline): it registers, promotes and serves, and a V2
+/// infer through HTTP classifies a known test image (t10k #0, a 7) correctly. A second run on the same content
 /// is served from the step cache up to the gate, which then refuses to promote an identical model.
 /// </summary>
 public sealed class MnistPipelineEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
@@ -64,11 +66,13 @@ public sealed class MnistPipelineEndToEndTests(ITestOutputHelper output) : IAsyn
         output.WriteLine(final?.ToJsonString() ?? "(none)");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("Completed", (string?)final!["runtimeStatus"]);
-        var result = final["output"]!.Deserialize<MnistPipelineResult>(MlJson.Options)!;
+        Assert.StartsWith("mnist-", (string)body["id"]!);
+        var result = final["output"]!.Deserialize<PipelineRunResult>(MlJson.Options)!;
         Assert.Equal(MnistPipelineOutcomes.Promoted, result.Outcome);
         Assert.Equal(1, result.ModelVersion);
         Assert.Equal(2, result.Sweep!.Trials.Count);
-        Assert.True(result.TestAccuracy > 0.8, $"test accuracy {result.TestAccuracy}");
+        Assert.Equal("accuracy", result.Metric);
+        Assert.True(result.Value > 0.8, $"test accuracy {result.Value}");
         Assert.NotNull(result.ReportMarkdownUri);
 
         // The champion alias points at the new version, and V2 over HTTP reads test image #0 (a 7) from raw pixels.
@@ -96,11 +100,11 @@ public sealed class MnistPipelineEndToEndTests(ITestOutputHelper output) : IAsyn
         Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
         var (_, second) = await api.WaitDoneAsync((string)againBody["id"]!, TimeSpan.FromMinutes(4));
         Assert.Equal("Completed", (string?)second!["runtimeStatus"]);
-        var rerun = second["output"]!.Deserialize<MnistPipelineResult>(MlJson.Options)!;
+        var rerun = second["output"]!.Deserialize<PipelineRunResult>(MlJson.Options)!;
         output.WriteLine(second.ToJsonString());
         Assert.Equal(MnistPipelineOutcomes.GateRejected, rerun.Outcome);
         Assert.Null(rerun.ModelVersion);
-        Assert.Equal(result.TestAccuracy, rerun.TestAccuracy);
+        Assert.Equal(result.Value, rerun.Value);
 
         // The lineage API shows the cache hits; the report is served as Markdown.
         var lineage = await api.Http.GetFromJsonAsync<JsonObject>($"/api/pipelines/runs/{rerun.RunId}");

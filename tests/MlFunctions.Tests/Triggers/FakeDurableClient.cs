@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using MlFunctions.Core;
 using Moq;
 
 namespace MlFunctions.Tests.Triggers;
@@ -8,7 +9,7 @@ namespace MlFunctions.Tests.Triggers;
 /// <summary>
 /// A Moq DurableTaskClient with an in-memory instance table: schedules record the instance as Pending
 /// (or throw already-running, as the local client does, when it is pending or running), and
-/// <c>GetInstanceAsync</c> reads the table. The MnistPipeline orchestration itself never runs.
+/// <c>GetInstanceAsync</c> reads the table. The pipeline orchestration itself never runs.
 /// </summary>
 internal sealed class FakeDurableClient
 {
@@ -35,7 +36,7 @@ internal sealed class FakeDurableClient
             });
         mock.Setup(c => c.GetInstancesAsync(It.IsAny<string>(), It.IsAny<bool>(), It.IsAny<CancellationToken>()))
             .Returns((string id, bool _, CancellationToken _) => Task.FromResult(
-                Statuses.TryGetValue(id, out var s) ? new OrchestrationMetadata("MnistPipeline", id) { RuntimeStatus = s } : null));
+                Statuses.TryGetValue(id, out var s) ? new OrchestrationMetadata(OrchestrationNames.TrainingPipeline, id) { RuntimeStatus = s } : null));
     }
 
     public DurableTaskClient Client => mock.Object;

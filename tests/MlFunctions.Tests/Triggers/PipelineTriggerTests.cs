@@ -53,18 +53,23 @@ public sealed class PipelineTriggerTests : IAsyncLifetime
         Assert.Equal(TriggerOutcome.Duplicate, second.Outcome);
         Assert.Equal(first.InstanceId, second.InstanceId);
         var start = Assert.Single(durable.Starts);
-        Assert.Equal(OrchestrationNames.MnistPipeline, start.Name);
+        Assert.Equal(OrchestrationNames.TrainingPipeline, start.Name);
 
         // The id is the dataset content hash RegisterDataset computes: names sorted, per-file sha256, marker excluded.
         var expected = DatasetLayout.ContentHash(Content().Select(f => new DatasetFile(f.Key, f.Value.Length, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(f.Value)))));
         Assert.Equal(expected, first.ContentHash);
         Assert.Equal("mnist-" + expected[..16], first.InstanceId);
 
-        var input = Assert.IsType<MnistPipelineInput>(start.Input);
+        // The built-in MNIST spec, reading every file of the batch (no include patterns: the run registers what was hashed).
+        var input = Assert.IsType<PipelineSpec>(start.Input);
+        Assert.Empty(input.Problems());
+        Assert.Equal(BuiltInPipelines.Mnist.Sweep.Parameters!.Count, input.Sweep.Parameters!.Count);
         Assert.Equal("blob", input.Trigger);
-        Assert.Equal("mnist", input.Dataset.Name);
+        Assert.Equal("mnist", input.DatasetName);
         Assert.Equal(container, input.Dataset.SourceContainer);
         Assert.Equal("datasets/mnist/2024-06-01", input.Dataset.SourcePrefix);
+        Assert.Empty(input.Dataset.SourceDirectories);
+        Assert.Empty(input.Dataset.Include);
     }
 
     [Fact]
@@ -146,13 +151,13 @@ public sealed class PipelineTriggerTests : IAsyncLifetime
     {
         await UploadBatchAsync("reg", Content());
         var result = await Triggers().StartForUploadAsync(durable.Client, blobs, container, PipelineTriggers.BatchPrefix("reg"));
-        var input = (MnistPipelineInput)durable.Starts.Single().Input!;
+        var input = (PipelineSpec)durable.Starts.Single().Input!;
 
         var activity = new RegisterDatasetActivity(
             new ConnectionStringStorageClients(_ => Task.FromResult(connection)),
             Options.Create(new DatasetOptions()),
             NullLogger<RegisterDatasetActivity>.Instance);
-        var registered = await activity.RunAsync(input.Dataset with { Name = "mnist-trigger-" + container[^8..] }, new ActivityCall(ActivityNames.RegisterDataset, "t", default));
+        var registered = await activity.RunAsync(input.RegisterInput() with { Name = "mnist-trigger-" + container[^8..] }, new ActivityCall(ActivityNames.RegisterDataset, "t", default));
 
         Assert.Equal(result.ContentHash, registered.Dataset.ContentHash);
         Assert.StartsWith("mnist-" + registered.Dataset.Version, result.InstanceId);
@@ -219,7 +224,8 @@ public sealed class PipelineTriggerTests : IAsyncLifetime
         Assert.Equal((TriggerOutcome.Duplicate, first.InstanceId), (again.Outcome, again.InstanceId));
         Assert.Equal((TriggerOutcome.Started, "mnist-scheduled-202503090300"), (next.Outcome, next.InstanceId));
         Assert.Equal(2, durable.Starts.Count);
-        var input = (MnistPipelineInput)durable.Starts[0].Input!;
+        var input = (PipelineSpec)durable.Starts[0].Input!;
+        Assert.Equal(OrchestrationNames.TrainingPipeline, durable.Starts[0].Name);
         Assert.Equal("timer", input.Trigger);
         Assert.Equal(["../shared/datasets/mnist-train", "../shared/datasets/mnist-t10k"], input.Dataset.SourceDirectories);
         Assert.Null(input.Dataset.SourceContainer);
@@ -241,7 +247,7 @@ public sealed class PipelineTriggerTests : IAsyncLifetime
 
         var started = await triggers.StartScheduledAsync(durable.Client, blobs, fire.AddHours(1));
         Assert.Equal(TriggerOutcome.Started, started.Outcome);
-        var input = (MnistPipelineInput)durable.Starts.Single().Input!;
+        var input = (PipelineSpec)durable.Starts.Single().Input!;
         Assert.Equal((container, "datasets/mnist/new", "timer"), (input.Dataset.SourceContainer, input.Dataset.SourcePrefix, input.Trigger));
     }
 
