@@ -12,8 +12,6 @@ using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Json;
 using MlFunctions.Core.Pipelines;
-using MlFunctions.Core.Sweeps;
-using MlFunctions.Core.Training;
 using MlFunctions.Local.Engine;
 using MlFunctions.Local.Http;
 using MlFunctions.Local.Storage;
