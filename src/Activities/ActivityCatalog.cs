@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using MlFunctions.Activities.Datasets;
 using MlFunctions.Activities.Models;
 using MlFunctions.Activities.Pipelines;
@@ -80,41 +81,28 @@ public static class ActivityCatalog
     /// </summary>
     public static IServiceCollection AddMlActivities(this IServiceCollection services)
     {
+        // The activity classes themselves come from the catalog above (one list: a new activity is one line there).
+        Register(new ServiceRegistrar(services));
+
+        // What they depend on. TerminateInstanceActivity also needs the host's IInstanceTerminator; the two rollout
+        // activities need AddInferenceServing's BlobServingStore.
         services.AddOptions<ProbeOptions>();
         services.AddSingleton<ProbeJournal>();
-        services.AddTransient<ProbeStepActivity>();
         services.AddOptions<DatasetOptions>();
-        services.AddTransient<RegisterDatasetActivity>();
-        services.AddTransient<ValidateDatasetActivity>();
-        services.AddTransient<TransformDatasetActivity>();
         services.AddOptions<DispatchOptions>();
-        services.AddTransient<DispatchTrainingActivity>();
-        services.AddTransient<RequestTrainingStopActivity>();
-        services.AddTransient<SuggestTrialsActivity>();
-        services.AddTransient<EvaluateStandInActivity>();
         services.AddSingleton<ITrackingStore, BlobTrackingStore>();
-        services.AddTransient<TrackSweepActivity>();
-        services.AddTransient<TrackTrialActivity>();
-        services.AddTransient<TrackRunStepActivity>();
         services.AddSingleton<BlobStepCache>();
         services.AddSingleton<BlobLineageStore>();
         services.AddSingleton<IPipelineRunReader>(sp => sp.GetRequiredService<BlobLineageStore>());
         services.AddSingleton<IPipelineSpecStore, BlobPipelineSpecStore>();
-        services.AddTransient<LookupStepCacheActivity>();
-        services.AddTransient<StoreStepCacheActivity>();
-        services.AddTransient<RecordLineageActivity>();
-        services.AddTransient<EvaluateModelActivity>();
-        services.AddTransient<CrossValidateBaselinesActivity>();
-        services.AddTransient<ExportModelActivity>();
-        services.AddTransient<GetModelAliasActivity>();
-        services.AddTransient<RegisterModelVersionActivity>();
-        services.AddTransient<MoveModelAliasActivity>();
-        services.AddTransient<SmokeInferenceActivity>();
-        services.AddTransient<WriteRunReportActivity>();
-        services.AddTransient<TerminateInstanceActivity>(); // needs the host's IInstanceTerminator
-        services.AddTransient<Rollouts.SetRoutingPolicyActivity>(); // these two need AddInferenceServing's BlobServingStore
-        services.AddTransient<Rollouts.ReadRolloutStatsActivity>();
         return services;
+    }
+
+    /// <summary>Each catalog entry's class as a transient service (one class may serve two names: TrackTrial, TrackRun).</summary>
+    private sealed class ServiceRegistrar(IServiceCollection services) : IActivityRegistry
+    {
+        public void AddActivity<TInput, TOutput, TActivity>(string name)
+            where TActivity : class, IActivity<TInput, TOutput> => services.TryAddTransient<TActivity>();
     }
 
     public static IReadOnlyList<string> Names { get; } = ListNames();

@@ -216,22 +216,18 @@ public sealed class PayloadLogger : IAsyncDisposable
     }
 
     /// <summary>The raw body trimmed, when it is one JSON object on one line (JSON lines); else empty (the structured form is written).</summary>
+    /// <remarks>
+    /// No second parse: <see cref="InferRequest.RawJson"/> is only set by the V2 handler after <c>V2Codec.ParseRequest</c>
+    /// accepted the same bytes as exactly one JSON object (default reader options: no comments, no trailing commas,
+    /// trailing content rejected), so the bracket and newline checks are all that JSON lines need. The earlier
+    /// <c>Utf8JsonReader.Skip</c> here tokenized every logged body a second time: 15.3 µs for a 784-float MNIST body
+    /// (2.9 KB, 80 % zeros; measured in a loop of 200,000), which at the bench's ~2,400 requests/s is ~3.7 % of one of
+    /// this machine's two cores.
+    /// </remarks>
     private static ReadOnlySpan<byte> RawObject(ReadOnlySpan<byte> raw)
     {
         raw = raw.Trim(" \t\r\n"u8);
-        if (raw.Length < 2 || raw[0] != (byte)'{' || raw[^1] != (byte)'}' || raw.IndexOfAny((byte)'\n', (byte)'\r') >= 0)
-            return default;
-        try
-        {
-            var reader = new Utf8JsonReader(raw);
-            reader.Read();
-            reader.Skip();
-            return reader.BytesConsumed == raw.Length ? raw : default;
-        }
-        catch (JsonException)
-        {
-            return default;
-        }
+        return raw.Length < 2 || raw[0] != (byte)'{' || raw[^1] != (byte)'}' || raw.IndexOfAny((byte)'\n', (byte)'\r') >= 0 ? default : raw;
     }
 
     private static void Tensors(Utf8JsonWriter w, string name, IReadOnlyList<InferTensor> tensors, bool withData)

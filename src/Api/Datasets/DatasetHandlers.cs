@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Azure;
 using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Http;
+using MlFunctions.Core;
 using MlFunctions.Core.Datasets;
 
 namespace MlFunctions.Api.Datasets;
@@ -88,8 +89,8 @@ public sealed class DatasetHandlers(BlobServiceClient blobs)
     private static string Segment(HttpContext http, string key)
     {
         var value = (string)http.Request.RouteValues[key]!;
-        return value.Length is 0 or > 200 || value.Contains('/') || value.Contains('\\') || value.Contains("..", StringComparison.Ordinal)
-            ? throw new BadRequestException($"'{value}' is not a valid dataset {key}")
+        return !SafeNames.IsId(value)
+            ? throw new BadRequestException($"'{value}' is not a valid dataset {key}: use {SafeNames.IdRule}")
             : value;
     }
 

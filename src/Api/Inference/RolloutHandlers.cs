@@ -110,7 +110,7 @@ public sealed class RolloutHandlers(IModelRegistry registry)
         return (model, metadata);
     }
 
-    private static bool IsSafeId(string id) => id.Length <= 100 && !id.Any(c => char.IsControl(c) || c is '/' or '\\' or '#' or '?');
+    private static bool IsSafeId(string id) => SafeNames.IsId(id);
 
     private static string Route(HttpContext http, string name) => (string)http.Request.RouteValues[name]!;
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using MlFunctions.Core;
 using MlFunctions.Core.Pipelines;
 
 namespace MlFunctions.Api.Pipelines;
@@ -34,8 +35,8 @@ public sealed class PipelineRunHandlers(IPipelineRunReader runs)
     private static string RunId(HttpContext http)
     {
         var id = (string)http.Request.RouteValues["run"]!;
-        return id.Length is 0 or > 100 || id.Contains('/') || id.Contains('\\') || id.Contains("..", StringComparison.Ordinal)
-            ? throw new BadRequestException($"'{id}' is not a valid run id")
+        return !SafeNames.IsId(id)
+            ? throw new BadRequestException($"'{id}' is not a valid run id: use {SafeNames.IdRule}")
             : id;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
+using MlFunctions.Core;
 using MlFunctions.Core.Sweeps;
 using MlFunctions.Core.Tracking;
 
@@ -181,8 +182,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
             && (Status is null || r.Status == Status)
             && (Model is null || r.Params.GetValueOrDefault("model") == Model);
 
-        public static bool IsSafeId(string id) =>
-            !string.IsNullOrWhiteSpace(id) && id.Length <= 256 && !id.Contains('/') && !id.Contains('\\') && !id.Contains("..", StringComparison.Ordinal);
+        public static bool IsSafeId(string id) => SafeNames.IsId(id);
 
         public static RunQuery Parse(IQueryCollection query, out List<string> problems)
         {

@@ -134,13 +134,13 @@ public static partial class DatasetLayout
     }
 
     /// <summary>Dataset names become blob folders: lower-case letters, digits, '-', '_' and '.'.</summary>
-    public static bool IsValidName(string? name) => name is not null && DatasetName().IsMatch(name);
+    public static bool IsValidName(string? name) => SafeNames.IsFolderName(name);
 
     public static void ValidateName(string name)
     {
         if (!IsValidName(name))
         {
-            throw new ArgumentException($"dataset name '{name}' must be 1-63 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit");
+            throw new ArgumentException($"dataset name '{name}' must be {SafeNames.FolderNameRule}");
         }
     }
 
@@ -178,7 +178,4 @@ public static partial class DatasetLayout
 
     [GeneratedRegex(@"^(?<p>.+)-images-idx\d-ubyte$")]
     private static partial Regex ImagesName();
-
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{0,62}$")]
-    private static partial Regex DatasetName();
 }

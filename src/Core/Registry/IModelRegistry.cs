@@ -61,21 +61,13 @@ public static class RegistryNames
     /// Model and alias names: 1..128 of [A-Za-z0-9._-], not starting with '.' or '-'. '@' and '/' are reserved
     /// for references (<c>model@alias</c>) and blob paths, so they can never be part of a name.
     /// </summary>
-    public static bool IsValid(string? name)
-    {
-        if (string.IsNullOrEmpty(name) || name.Length > 128 || name[0] == '.' || name[0] == '-')
-            return false;
-        foreach (char c in name)
-            if (!(char.IsAsciiLetterOrDigit(c) || c == '.' || c == '_' || c == '-'))
-                return false;
-        return true;
-    }
+    public static bool IsValid(string? name) => SafeNames.IsModelName(name);
 
     public static void Validate(string? name, string what)
     {
         if (!IsValid(name))
             throw new RegistryException(RegistryErrorKind.Invalid,
-                $"Invalid {what} name '{name}': use 1-128 characters of letters, digits, '.', '_' or '-', not starting with '.' or '-'.");
+                $"Invalid {what} name '{name}': use {SafeNames.ModelNameRule}.");
     }
 
     public static void ValidateDraft(ModelVersionDraft draft)

@@ -54,6 +54,7 @@ public sealed class InferRequest
     /// <summary>
     /// The request's own JSON body, kept only for the payload log (which then copies these bytes instead of
     /// re-encoding every input number); empty when it was not kept (binary extension, redaction, logging off).
+    /// Only bytes that <c>V2Codec.ParseRequest</c> accepted as one JSON object belong here: the log writes them unparsed.
     /// </summary>
     public ReadOnlyMemory<byte> RawJson { get; init; }
 
