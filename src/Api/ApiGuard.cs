@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace MlFunctions.Api;
 
 /// <summary>
-/// Runs a handler so that bad input becomes a 4xx with a message and anything else a logged 500 with
+/// Runs a handler so that bad input becomes a 4xx with a message (<see cref="ApiErrors"/>) and anything else a logged 500 with
 /// a JSON body: a request can fail, the host never does. Both hosts call every handler through it.
 /// </summary>
 public static class ApiGuard
@@ -15,9 +15,11 @@ public static class ApiGuard
         {
             await handler();
         }
-        catch (BadRequestException e) when (!http.Response.HasStarted)
+        catch (Exception e) when (!http.Response.HasStarted && ApiErrors.Classify(e, http) is { } error)
         {
-            await HttpJson.ErrorAsync(http, e.Status, e.Message);
+            if (error.Status >= 500)
+                logger.LogWarning(e, "{Method} {Path} failed: {Message}", http.Request.Method, http.Request.Path, e.Message);
+            await HttpJson.ErrorAsync(http, error.Status, error.Message);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {

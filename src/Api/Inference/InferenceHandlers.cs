@@ -285,25 +285,11 @@ public sealed partial class InferenceHandlers
         {
             await action();
         }
-        catch (InferenceError e)
+        catch (Exception e) when (ApiErrors.Classify(e, ctx) is { } error)
         {
-            if (e.StatusCode >= 500)
+            if (error.Status >= 500)
                 _logger.LogWarning(e, "Inference request {Path} failed: {Message}", ctx.Request.Path, e.Message);
-            await WriteError(ctx, e.StatusCode, e.Message);
-        }
-        catch (RegistryException e)
-        {
-            int status = e.Kind switch
-            {
-                RegistryErrorKind.Invalid => 400,
-                RegistryErrorKind.NotFound => 404,
-                _ => Precondition(ctx) is not null ? 412 : 409,
-            };
-            await WriteError(ctx, status, e.Message);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            await WriteError(ctx, 413, $"Request body exceeds the limit of {_dataplane.Options.MaxRequestBodyBytes} bytes.");
+            await WriteError(ctx, error.Status, error.Message);
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
