@@ -14,7 +14,8 @@ public static class DatasetKinds
     /// <summary>CSV files with a header (or c0..cN-1 without): named numeric and categorical columns and a label.</summary>
     public const string Tabular = "tabular";
 
-    /// <summary>Labeled IDX image arrays ({prefix}-images-idx3-ubyte with {prefix}-labels-idx1-ubyte).</summary>
+    /// <summary>Labeled images: IDX arrays ({prefix}-images-idx3-ubyte with {prefix}-labels-idx1-ubyte), PNG folders
+    /// ({split?}/{label}/*.png) or a CSV of pixels (label,p0,p1,…); spec section <c>images</c>.</summary>
     public const string Images = "images";
 
     /// <summary>(user, item, weight, time) rows, or a transaction log such as UCI Online Retail: a recommender.</summary>
@@ -142,6 +143,9 @@ public sealed record PipelineSpec
     /// <summary>CT: simulate or ingest, and the training patches; null takes the defaults (ingest, 48² patches).</summary>
     public Imaging.CtDatasetSpec? Ct { get; init; }
 
+    /// <summary>Images from PNG folders or a CSV of pixels: size, channels, label column, pixel range; null takes the defaults (<see cref="PipelineImages"/>).</summary>
+    public ImagesRecipe? Images { get; init; }
+
     public PipelineSplit Split { get; init; } = new();
 
     /// <summary>The worker's model family (the model zoo's key: "mlp", "cnn", ...).</summary>
@@ -209,6 +213,7 @@ public sealed record PipelineSpec
             problems.Add("a ct pipeline either simulates (ct.simulate) or reads sourceDirectories/sourceContainer, not both");
         if (Ct is not null && Dataset.Kind != DatasetKinds.Ct)
             problems.Add($"the ct section is for dataset.kind \"ct\", not \"{Dataset.Kind}\"");
+        problems.AddRange(PipelineImages.Problems(this));
         if (Dataset.Kind == DatasetKinds.Ct)
         {
             problems.AddRange((Ct ?? new()).Problems());
@@ -343,6 +348,7 @@ public sealed record PipelineSpec
             TestFraction = Dataset.TestSource is null ? Split.Test : 0,
             Seed = Split.Seed,
             MaxSamples = Dataset.MaxSamples,
+            Images = Images ?? new(),
         }
         : new PreparationRecipe
         {
@@ -361,7 +367,7 @@ public sealed record PipelineSpec
         : Dataset.Kind == DatasetKinds.Interactions
         ? new DatasetValidationRules { Interactions = Interactions ?? new InteractionsRecipe() }
         : Dataset.Kind == DatasetKinds.Images
-        ? new DatasetValidationRules { MinSamples = 1, MinValue = 0, MaxValue = 255, MaxClassImbalance = 10 }
+        ? new DatasetValidationRules { MinSamples = 1, MinValue = 0, MaxValue = 255, MaxClassImbalance = (Images ?? new()).MaxClassImbalance, Images = Images ?? new() }
         : new DatasetValidationRules { Table = TableColumns, MinRows = 10 };
 
     public RegisterDatasetInput RegisterInput() => new()
@@ -372,7 +378,7 @@ public sealed record PipelineSpec
         SourcePrefix = Dataset.SourcePrefix,
         SourcePrefixes = Dataset.SourcePrefixes,
         Include = Dataset.Include,
-        Recursive = Dataset.Kind == DatasetKinds.Ct,
+        Recursive = Dataset.Kind is DatasetKinds.Ct or DatasetKinds.Images, // PNG folders: {split?}/{label}/*.png
         SimulateCt = Dataset.Kind == DatasetKinds.Ct ? Ct?.Simulate : null,
     };
 
