@@ -98,6 +98,11 @@ public sealed class ImageDatasetTests
         Assert.Equal(2, splits["test"].Count);
         Assert.Equal(4, splits["train"].Count + splits["val"].Count);
 
+        // dataset.maxSamples keeps a stratified subsample of the pool: one image per class here, the test set whole.
+        var (small, _) = read.Split(new PreparationRecipe { TrainFraction = 0.5, ValFraction = 0.25, TestFraction = 0.25, MaxSamples = 2 });
+        Assert.Equal([0, 1], small["train"].Labels.Concat(small["val"].Labels).Order());
+        Assert.Equal(2, small["test"].Count);
+
         var transform = read.Transform(splits["train"], resize: false);
         Assert.Equal(3, transform.Mean.Length);
         Assert.Equal(16, transform.PlaneSize);

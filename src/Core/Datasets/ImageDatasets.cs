@@ -97,6 +97,13 @@ public sealed record LabeledImages(
     public (Dictionary<string, PreparedShard> Splits, int NumClasses) Split(PreparationRecipe recipe)
     {
         var pool = Pool ?? throw new InvalidDataException("the dataset has no images to split");
+        if (recipe.MaxSamples > 0 && recipe.MaxSamples < pool.Count)
+        {
+            // dataset.maxSamples: a seeded stratified subsample of the pool, not its first N (files are read class by class).
+            var keep = (double)recipe.MaxSamples / pool.Count;
+            pool = ShardOps.Take(pool, StratifiedSplitter.Split(pool.Labels, keep, 1 - keep, 0, recipe.Seed).Train);
+        }
+
         double train = recipe.TrainFraction, val = recipe.ValFraction, test = recipe.TestFraction;
         if (Test is not null)
             (train, val, test) = (train / (train + val), val / (train + val), 0);

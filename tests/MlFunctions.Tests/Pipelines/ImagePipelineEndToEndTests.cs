@@ -19,7 +19,7 @@ namespace MlFunctions.Tests.Pipelines;
 
 /// <summary>
 /// Image classification from a PNG folder (#11 §1), as a user would run it: a made-up <c>train/{label}/*.png</c> +
-/// <c>test/{label}/*.png</c> folder of 12×12 bars and dots is uploaded, a spec run trains a CNN on it, and the served model
+/// <c>test/{label}/*.png</c> folder of 12×12 RGB bars and dots is uploaded, a spec run trains a CNN on it, and the served model
 /// answers a new PNG (base64 V2 BYTES) and a pixel row (FP32) with the class name. A bad images section is a 400; a folder
 /// with a corrupt PNG, a wrong-sized one and a one-image class fails the validate step naming each file.
 /// </summary>
@@ -43,7 +43,10 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
 
     private static readonly string[] Shapes = ["dot", "horizontal", "vertical"];
 
-    /// <summary>A 12×12 grayscale image: noise 0..60 with a bright (200..255) horizontal bar, vertical bar or 3×3 dot at a random place.</summary>
+    /// <summary>
+    /// A 12×12 RGB image: noise 0..60 with a bright (200..255) horizontal bar, vertical bar or 3×3 dot at a random place,
+    /// in a random tint (each channel scaled by 0.5..1), so colour says nothing about the class and the CNN sees 3 planes.
+    /// </summary>
     public static ImagePixels Draw(string shape, Random rng)
     {
         var pixels = new byte[Side * Side];
@@ -65,7 +68,15 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
             }
         }
 
-        return new ImagePixels(1, Side, Side, pixels);
+        var tint = Enumerable.Range(0, 3).Select(_ => 0.5 + (rng.NextDouble() / 2)).ToArray();
+        var planes = new byte[3 * pixels.Length];
+        for (var c = 0; c < 3; c++)
+        {
+            for (var i = 0; i < pixels.Length; i++)
+                planes[(c * pixels.Length) + i] = (byte)(pixels[i] * tint[c]);
+        }
+
+        return new ImagePixels(3, Side, Side, planes);
     }
 
     [Fact]
@@ -112,7 +123,7 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
         var fresh = new Random(99);
         var drawn = Shapes.Select(s => (Shape: s, Pixels: Draw(s, fresh))).ToList();
         var png = await InferAsync(api, pipeline, new { name = "image", shape = new[] { 3 }, datatype = "BYTES", data = drawn.Select(d => Convert.ToBase64String(ImagePng.Encode(d.Pixels))).ToArray() });
-        var row = await InferAsync(api, pipeline, new { name = "input", shape = new[] { 3, 1, Side, Side }, datatype = "FP32", data = drawn.SelectMany(d => d.Pixels.Planes.Select(p => (float)p)).ToArray() });
+        var row = await InferAsync(api, pipeline, new { name = "input", shape = new[] { 3, 3, Side, Side }, datatype = "FP32", data = drawn.SelectMany(d => d.Pixels.Planes.Select(p => (float)p)).ToArray() });
         output.WriteLine($"RESULT images-png served labels png [{string.Join(", ", png)}], pixels [{string.Join(", ", row)}], true [{string.Join(", ", Shapes)}]");
         Assert.Equal(png, row);
         Assert.True(png.Zip(Shapes).Count(p => p.First == p.Second) >= 2, $"served [{string.Join(", ", png)}] for [{string.Join(", ", Shapes)}]");
@@ -140,7 +151,7 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
             ("dot/1.png", ImagePng.Encode(Draw("dot", rng))),
             ("dot/2.png", ImagePng.Encode(Draw("dot", rng))),
             ("dot/3.png", [.. ImagePng.Encode(Draw("dot", rng)).AsSpan(0, 50)]),
-            ("dot/4.png", ImagePng.Encode(new ImagePixels(1, Side, Side + 4, new byte[Side * (Side + 4)]))),
+            ("dot/4.png", ImagePng.Encode(new ImagePixels(3, Side, Side + 4, new byte[3 * Side * (Side + 4)]))),
             ("vertical/1.png", ImagePng.Encode(Draw("vertical", rng))));
         var spec = new PipelineSpec
         {
