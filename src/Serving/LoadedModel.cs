@@ -31,6 +31,7 @@ internal sealed class LoadedModel : IAsyncDisposable
     private readonly string[] _derivedOutputs = [];
     private readonly RecommenderInputs? _recommender;
     private readonly CtImageInputs? _ct;
+    private readonly ImageInputs? _image;
 
     public LoadedModel(ModelVersion record, SessionHandle handle, long sizeBytes, BatchingOptions batching, ServingMetrics metrics, ILogger logger)
     {
@@ -103,6 +104,21 @@ internal sealed class LoadedModel : IAsyncDisposable
                 throw new InvalidOperationException($"The transform of {record.Name} v{record.Version} must target exactly one FP32 input (input '{t.Input ?? "(unspecified)"}').");
             _transformInput = _inputIndex[candidates[0].Name];
             _transform = t;
+            if (t.Image is { } image)
+            {
+                if (candidates[0].Shape.Skip(1).Aggregate(1L, (a, b) => a * b) != image.SampleSize)
+                    throw new InvalidOperationException($"The image transform of {record.Name} v{record.Version} is for [{image.Channels}, {image.Height}, {image.Width}] images, but the model's input '{candidates[0].Name}' is [{string.Join(",", candidates[0].Shape)}].");
+
+                // Clients may send a PNG instead of pixels, and get the class name and probabilities next to the logits.
+                _image = new ImageInputs(image, candidates[0]);
+                Inputs = [.. Inputs, ImageInputs.PngMetadata];
+                if (Outputs.Count == 1)
+                {
+                    var derived = ImageInputs.DerivedOutputs(image);
+                    _derivedOutputs = derived.Select(d => d.Name).ToArray();
+                    Outputs = [.. Outputs, .. derived];
+                }
+            }
         }
 
         // Batching along dimension 0 is sound only when every input and output has a dynamic first dimension.
@@ -142,7 +158,7 @@ internal sealed class LoadedModel : IAsyncDisposable
         }
 
         var ordered = new InferTensor[_inputNames.Length];
-        foreach (var input in request.Inputs)
+        foreach (var input in _image?.Decode(request.Inputs) ?? request.Inputs)
         {
             if (!_inputIndex.TryGetValue(input.Name, out int idx))
                 throw InferenceError.Invalid($"Unknown input '{input.Name}'; the model's inputs are: {string.Join(", ", _inputNames)}.");
@@ -262,7 +278,8 @@ internal sealed class LoadedModel : IAsyncDisposable
         var modelOutputs = request.OutputNames.Where(_outputNames.Contains).Union([_allOutputs[0]]).ToArray();
         var raw = await InferAsync(request with { OutputNames = modelOutputs }, cancellationToken).ConfigureAwait(false);
         var wanted = request.OutputNames.ToHashSet(StringComparer.Ordinal);
-        return [.. raw.Where(o => wanted.Contains(o.Name)), .. TabularInputs.Derive(_table!, raw.First(o => o.Name == _allOutputs[0]), wanted)];
+        var logits = raw.First(o => o.Name == _allOutputs[0]);
+        return [.. raw.Where(o => wanted.Contains(o.Name)), .. _table is not null ? TabularInputs.Derive(_table, logits, wanted) : TabularInputs.DeriveClasses(_image!.Image.Classes, logits, wanted)];
     }
 
     /// <summary>One ONNX Runtime call. Thread-safe: InferenceSession.Run may be called concurrently.</summary>

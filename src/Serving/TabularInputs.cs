@@ -138,7 +138,14 @@ internal static class TabularInputs
             yield break;
         }
 
-        var classes = table.Classes.Count;
+        foreach (var t in DeriveClasses(table.Classes, logits, wanted))
+            yield return t;
+    }
+
+    /// <summary>The class name (<see cref="LabelOutput"/>) and softmax probabilities for logits [n, classes] (tables and image classifiers).</summary>
+    public static IEnumerable<InferTensor> DeriveClasses(IReadOnlyList<string> classNames, InferTensor logits, IReadOnlyCollection<string> wanted)
+    {
+        var classes = classNames.Count;
         var values = (float[])logits.Data;
         var n = values.Length / classes;
         var labels = new string[n];
@@ -149,7 +156,7 @@ internal static class TabularInputs
             var (best, _, logSumExp) = ClassificationMetrics.Softmax(row);
             for (var c = 0; c < classes; c++)
                 probabilities[(r * classes) + c] = (float)Math.Exp(row[c] - logSumExp);
-            labels[r] = table.Classes[best];
+            labels[r] = classNames[best];
         }
 
         if (wanted.Contains(LabelOutput))

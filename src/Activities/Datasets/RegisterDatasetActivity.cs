@@ -160,6 +160,20 @@ public sealed class RegisterDatasetActivity(IStorageClients storage, IOptions<Da
                     throw new DirectoryNotFoundException($"dataset source folder {full} does not exist (from '{dir}', relative to {root}); set Datasets:Root or pass an absolute path");
                 }
 
+                if (input.Recursive)
+                {
+                    // A folder is a class (images) or a subject (CT): an empty one is a mistake the file list cannot show later.
+                    var empty = Directory.EnumerateDirectories(full, "*", SearchOption.AllDirectories)
+                        .Where(d => !Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Any(f => !DatasetLayout.IsHiddenFile(Path.GetFileName(f))))
+                        .Select(d => Path.GetRelativePath(full, d).Replace(Path.DirectorySeparatorChar, '/') + "/")
+                        .Where(d => !d.Split('/', StringSplitOptions.RemoveEmptyEntries).Any(DatasetLayout.IsHiddenFile))
+                        .Order(StringComparer.Ordinal).ToList();
+                    if (empty.Count > 0)
+                    {
+                        throw new InvalidDataException($"dataset source {full} has {empty.Count} empty folder(s): {string.Join(", ", empty.Take(10))}; a class folder needs its images (remove the folder or add them)");
+                    }
+                }
+
                 var paths = input.Recursive
                     ? Directory.EnumerateFiles(full, "*", SearchOption.AllDirectories).Select(p => (Path: p, Name: Path.GetRelativePath(full, p).Replace(Path.DirectorySeparatorChar, '/')))
                     : Directory.EnumerateFiles(full).Select(p => (Path: p, Name: Path.GetFileName(p)));

@@ -9,7 +9,7 @@ using MlFunctions.Core.Transforms;
 namespace MlFunctions.Activities.Datasets;
 
 /// <summary>
-/// Prepares a registered IDX dataset for training: a seeded stratified train/val/test split (or train/val
+/// Prepares a registered dataset for training (IDX, PNG folders, pixel CSVs, tables, interactions, CT): a seeded stratified train/val/test split (or train/val
 /// plus the official test set), normalization statistics from the train split only, one
 /// <see cref="PreparedShard"/> blob per split and a manifest under
 /// <c>prepared/{name}/{datasetVersion}/{recipeHash}/</c>. The manifest is written last and once, so the
@@ -66,6 +66,15 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
             transform = new TransformSpec { Kind = TransformSpec.InteractionsKind, Interactions = prepared.Transform };
             objective = TrainingObjectives.Ranking;
         }
+        else if (recipe.Tabular is null && ImageDatasetFiles.Reads(dataset, recipe.Images))
+        {
+            var images = recipe.Images ?? new ImagesRecipe();
+            var read = await Task.Run(() => ImageDatasetFiles.Read(dataset, images, ct), ct);
+            if (!read.IsValid)
+                throw new InvalidDataException($"dataset {input.Dataset.Name} has image problems: {string.Join("; ", read.Problems.DefaultIfEmpty("no images"))}");
+            (splits, numClasses) = read.Split(recipe);
+            transform = read.Transform(splits[PreparedLayout.Train], images.Resize);
+        }
         else if (dataset.Manifest.Format is "csv" or "mbox")
         {
             var tabular = recipe.Tabular ?? throw new ArgumentException(
@@ -90,7 +99,7 @@ public sealed class TransformDatasetActivity(IStorageClients storage, ILogger<Tr
         }
         else
         {
-            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares IDX image datasets, CSV tables and mbox archives");
+            throw new NotSupportedException($"dataset {input.Dataset.Name} is {dataset.Manifest.Format}; TransformDataset prepares IDX, PNG-folder and pixel-CSV image datasets, CSV tables and mbox archives");
         }
 
         var (manifest, created) = await PreparedDatasetWriter.WriteAsync(

@@ -89,6 +89,10 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
                 }
             }
         }
+        else if (rules.Ct is null && ImageDatasetFiles.Reads(dataset, rules.Images))
+        {
+            return ProfileImages(dataset, rules, reference, ct);
+        }
         else if (rules.Ct is { } ctRules)
         {
             return ProfileCt(dataset, rules, ctRules, reference, ct);
@@ -143,6 +147,22 @@ public sealed class ValidateDatasetActivity(IStorageClients storage, ILogger<Val
         }
 
         return DatasetValidator.Validate(profiles, rules, reference, structural);
+    }
+
+    /// <summary>
+    /// PNG folders and pixel CSVs: every file read and decoded; each problem (corrupt PNG, mixed sizes, a class with too few
+    /// images, a non-numeric or out-of-range pixel, a wrong pixel count) is its own failed check naming the file or line, and the
+    /// profile reports the schema, per-class counts, balance and per-channel pixel statistics.
+    /// </summary>
+    private static ValidationReport ProfileImages(RegisteredDataset dataset, DatasetValidationRules rules, DatasetRef reference, CancellationToken ct)
+    {
+        var images = rules.Images ?? new ImagesRecipe();
+        var read = ImageDatasetFiles.Read(dataset, images, ct);
+        var (parts, checks) = read.Profile(dataset.Manifest.Format);
+        if (parts.Count == 0)
+            return new ValidationReport { Dataset = reference, Passed = false, Checks = checks, Parts = [], Rules = rules };
+        var report = DatasetValidator.Validate(parts, rules with { MaxValue = images.MaxValue, MaxClassImbalance = rules.MaxClassImbalance ?? images.MaxClassImbalance }, reference, checks);
+        return report with { Passed = report.Passed && read.IsValid };
     }
 
     /// <summary>

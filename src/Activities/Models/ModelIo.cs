@@ -14,7 +14,9 @@ internal static class ModelIo
 
     public static TensorMetadata PixelInput(IReadOnlyList<TensorMetadata> inputs, string? transformInput, string model)
     {
-        var candidates = transformInput is not null ? inputs.Where(i => i.Name == transformInput).ToList() : inputs.ToList();
+        // A served image classifier also lists its PNG input (BYTES); the pixels go to the one FP32 input.
+        var candidates = transformInput is not null ? inputs.Where(i => i.Name == transformInput).ToList()
+            : inputs.Count > 1 ? inputs.Where(i => i.Datatype == Datatype.FP32).ToList() : inputs.ToList();
         if (candidates.Count != 1)
             throw new InvalidOperationException(
                 $"Model {model} has inputs [{string.Join(", ", inputs.Select(i => i.Name))}]; the pixels need exactly one input"

@@ -98,9 +98,10 @@ public sealed class PipelineUploadTriggers(IPipelineSpecStore specs, PipelineTri
         var spec = PipelineAutomation.ForUpload(stored, container, pipeline, batch, soFar);
         var problems = spec.Problems().ToList();
         var format = DatasetLayout.DetectFormat(read.Files.Select(f => f.Name));
-        var expected = spec.Dataset.Kind == DatasetKinds.Images ? "idx" : "csv";
-        if (format != expected)
-            problems.Add($"the spec's dataset.kind is '{spec.Dataset.Kind}', which reads {expected} files, but the batch holds {format} files ({string.Join(", ", read.Files.Select(f => f.Name).Take(4))})");
+        // An upload batch is one flat folder: images come as IDX or a pixel CSV (PNG class folders are registered from sourceDirectories or a container prefix).
+        string[] expected = spec.Dataset.Kind == DatasetKinds.Images ? ["idx", "csv"] : ["csv"];
+        if (!expected.Contains(format))
+            problems.Add($"the spec's dataset.kind is '{spec.Dataset.Kind}', which reads {string.Join(" or ", expected)} files, but the batch holds {format} files ({string.Join(", ", read.Files.Select(f => f.Name).Take(4))})");
         if (problems.Count > 0)
             return await Reject($"{what}: the stored spec cannot run on this batch: {string.Join("; ", problems)}", read.ContentHash);
 

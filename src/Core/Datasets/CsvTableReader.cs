@@ -16,6 +16,9 @@ public sealed record CsvOptions
 
     /// <summary>Every file starts with the same header row (true for the retail by-day files).</summary>
     public bool HasHeader { get; init; } = true;
+
+    /// <summary>Rows may differ in column count (the caller checks them and reports each, e.g. a pixel CSV's wrong pixel counts).</summary>
+    public bool AllowRaggedRows { get; init; }
 }
 
 /// <summary>One data row with where it came from (file and 1-based line), so errors can point at it.</summary>
@@ -197,7 +200,7 @@ public static class CsvTableReader
     }
 
     private static SepReaderOptions CreateReader(CsvOptions options) =>
-        Sep.New(options.Separator).Reader(o => o with { HasHeader = options.HasHeader, Unescape = true, CultureInfo = CultureInfo.InvariantCulture });
+        Sep.New(options.Separator).Reader(o => o with { HasHeader = options.HasHeader, Unescape = true, CultureInfo = CultureInfo.InvariantCulture, DisableColCountCheck = options.AllowRaggedRows });
 
     /// <summary>Opens a source, transparently gunzipping it when it starts with the gzip magic.</summary>
     internal static Stream OpenDecoded(CsvSource source)

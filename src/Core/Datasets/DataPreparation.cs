@@ -152,11 +152,11 @@ public static class StratifiedSplitter
 public static class NormalizationStats
 {
     /// <summary>
-    /// Mean and (population) std of the scaled values <c>x/255</c>, per channel when the sample shape is
+    /// Mean and (population) std of the scaled values <c>x/maxValue</c> (255 for 8-bit images; a pixel CSV may use a smaller range, the 8×8 digits 0..16), per channel when the sample shape is
     /// [C, H, W] with C &gt; 1, else over every element; returned as a <see cref="TransformSpec"/>. Only the
     /// train split is passed in: statistics from val/test would leak them into the model's inputs.
     /// </summary>
-    public static TransformSpec Compute(PreparedShard train, string? input = null)
+    public static TransformSpec Compute(PreparedShard train, string? input = null, int maxValue = 255)
     {
         if (train.Count == 0)
         {
@@ -185,7 +185,7 @@ public static class NormalizationStats
             for (var v = 0; v < 256; v++)
             {
                 var h = histograms[c, v];
-                var x = v / 255.0;
+                var x = v / (double)maxValue;
                 n += h;
                 sum += h * x;
                 sumSq += h * x * x;
@@ -199,7 +199,7 @@ public static class NormalizationStats
             std[c] = s > 1e-12 ? (float)s : 1f;
         }
 
-        return new TransformSpec { Input = input, Scale = 1f / 255f, Mean = mean, Std = std, PlaneSize = planeSize };
+        return new TransformSpec { Input = input, Scale = 1f / maxValue, Mean = mean, Std = std, PlaneSize = planeSize };
     }
 }
 
@@ -237,6 +237,9 @@ public sealed record PreparationRecipe
 
     /// <summary>For CT slice pairs (a denoiser): patches and the subject split. Null otherwise (absent from the hash's JSON).</summary>
     public Imaging.CtRecipe? Ct { get; init; }
+
+    /// <summary>For PNG folders and pixel CSVs (dataset.kind images): size, channels, label column, pixel range. Null for IDX (absent from the hash's JSON).</summary>
+    public ImagesRecipe? Images { get; init; }
 
     public string Hash() =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("prep-v1\n" + JsonSerializer.Serialize(this, MlJson.Options))))[..12];

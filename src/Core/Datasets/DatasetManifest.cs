@@ -28,7 +28,7 @@ public sealed record DatasetManifest
     /// <summary>sha256 over the sorted (name, bytes, sha256) of every file; see <see cref="DatasetLayout.ContentHash"/>.</summary>
     public required string ContentHash { get; init; }
 
-    /// <summary>"idx" or "csv", from the file names.</summary>
+    /// <summary>"idx", "csv", "mbox", "png" or "ct", from the file names (<see cref="DatasetLayout.DetectFormat"/>).</summary>
     public required string Format { get; init; }
 
     public required IReadOnlyList<DatasetFile> Files { get; init; }
@@ -100,7 +100,8 @@ public static partial class DatasetLayout
     /// </summary>
     public static bool IsHiddenFile(string name) => name.StartsWith('_') || name.StartsWith('.');
 
-    /// <summary>"idx" when every file parses as an IDX name with idxN in it, "csv" for .csv[.gz] files, "mbox" for .mbox[.gz] archives.</summary>
+    /// <summary>"idx" when every file parses as an IDX name with idxN in it, "csv" for .csv[.gz] files, "mbox" for .mbox[.gz] archives,
+    /// "png" for PNGs alone (image folders), "ct" for PNGs with JSON sidecars.</summary>
     public static string DetectFormat(IEnumerable<string> fileNames)
     {
         var names = fileNames.ToList();
@@ -124,13 +125,19 @@ public static partial class DatasetLayout
             return "mbox";
         }
 
+        // PNGs alone are an image-classification folder ({split?}/{label}/*.png); PNGs with JSON sidecars are CT slice pairs.
+        if (names.All(n => n.EndsWith(".png", StringComparison.OrdinalIgnoreCase)))
+        {
+            return "png";
+        }
+
         if (names.All(n => n.EndsWith(".png", StringComparison.OrdinalIgnoreCase) || n.EndsWith(".json", StringComparison.OrdinalIgnoreCase)))
         {
             return "ct";
         }
 
         throw new ArgumentException(
-            $"cannot tell the dataset format from [{string.Join(", ", names)}]: register either IDX files (*-idxN-ubyte[.partK-of-N][.gz]), CSV files (*.csv[.gz]) or mbox archives (*.mbox[.gz]), not a mix");
+            $"cannot tell the dataset format from [{string.Join(", ", names)}]: register either IDX files (*-idxN-ubyte[.partK-of-N][.gz]), CSV files (*.csv[.gz]), mbox archives (*.mbox[.gz]) or PNG folders ({{label}}/*.png), not a mix");
     }
 
     /// <summary>Dataset names become blob folders: lower-case letters, digits, '-', '_' and '.'.</summary>

@@ -41,6 +41,9 @@ public sealed record DatasetValidationRules
     /// <summary>For CT slice pairs (a denoiser): every file is read and every problem listed (<see cref="Imaging.CtPreparation.Problems"/>).</summary>
     public Imaging.CtValidationRules? Ct { get; init; }
 
+    /// <summary>For PNG folders and pixel CSVs: how they are read and the per-class minimum (<see cref="LabeledImages.Profile"/>).</summary>
+    public ImagesRecipe? Images { get; init; }
+
     /// <summary>The table must have at least this many rows (tabular pipelines need enough to split three ways).</summary>
     public int MinRows { get; init; } = 1;
 

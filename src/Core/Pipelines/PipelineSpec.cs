@@ -15,7 +15,8 @@ public static class DatasetKinds
     /// <summary>CSV files with a header (or c0..cN-1 without): named numeric and categorical columns and a label.</summary>
     public const string Tabular = "tabular";
 
-    /// <summary>Labeled IDX image arrays ({prefix}-images-idx3-ubyte with {prefix}-labels-idx1-ubyte).</summary>
+    /// <summary>Labeled images: IDX arrays ({prefix}-images-idx3-ubyte with {prefix}-labels-idx1-ubyte), PNG folders
+    /// ({split?}/{label}/*.png) or a CSV of pixels (label,p0,p1,…); spec section <c>images</c>.</summary>
     public const string Images = "images";
 
     /// <summary>(user, item, weight, time) rows, or a transaction log such as UCI Online Retail: a recommender.</summary>
@@ -206,6 +207,9 @@ public sealed record PipelineSpec
     /// <summary>CT: simulate or ingest, and the training patches; null takes the defaults (ingest, 48² patches).</summary>
     public Imaging.CtDatasetSpec? Ct { get; init; }
 
+    /// <summary>Images from PNG folders or a CSV of pixels: size, channels, label column, pixel range; null takes the defaults (<see cref="PipelineImages"/>).</summary>
+    public ImagesRecipe? Images { get; init; }
+
     public PipelineSplit Split { get; init; } = new();
 
     /// <summary>The worker's model family (the model zoo's key: "mlp", "cnn", ...).</summary>
@@ -289,6 +293,7 @@ public sealed record PipelineSpec
             problems.Add("a ct pipeline either simulates (ct.simulate) or reads sourceDirectories/sourceContainer, not both");
         if (Ct is not null && Dataset.Kind != DatasetKinds.Ct)
             problems.Add($"the ct section is for dataset.kind \"ct\", not \"{Dataset.Kind}\"");
+        problems.AddRange(PipelineImages.Problems(this));
         if (Dataset.Kind == DatasetKinds.Ct)
         {
             problems.AddRange((Ct ?? new()).Problems());
@@ -536,6 +541,7 @@ public sealed record PipelineSpec
             Seed = Split.Seed,
             MaxSamples = Dataset.MaxSamples,
             MaxTestSamples = Dataset.MaxTestSamples,
+            Images = Images ?? new(),
         }
         : new PreparationRecipe
         {
@@ -554,7 +560,7 @@ public sealed record PipelineSpec
         : Dataset.Kind == DatasetKinds.Interactions
         ? new DatasetValidationRules { Interactions = Interactions ?? new InteractionsRecipe() }
         : Dataset.Kind == DatasetKinds.Images
-        ? (Validation ?? new PipelineValidation()).Rules()
+        ? ((Validation ?? new PipelineValidation()) with { MaxClassImbalance = Validation?.MaxClassImbalance ?? (Images ?? new()).MaxClassImbalance }).Rules() with { Images = Images ?? new() }
         : new DatasetValidationRules { Table = TableColumns, MinRows = 10 };
 
     public RegisterDatasetInput RegisterInput() => new()
@@ -565,7 +571,7 @@ public sealed record PipelineSpec
         SourcePrefix = Dataset.SourcePrefix,
         SourcePrefixes = Dataset.SourcePrefixes,
         Include = Dataset.Include,
-        Recursive = Dataset.Kind == DatasetKinds.Ct,
+        Recursive = Dataset.Kind is DatasetKinds.Ct or DatasetKinds.Images, // PNG folders: {split?}/{label}/*.png
         SimulateCt = Dataset.Kind == DatasetKinds.Ct ? Ct?.Simulate : null,
     };
 

@@ -73,6 +73,11 @@ public sealed record TransformSpec
     [JsonPropertyName("ct")]
     public Imaging.CtTransform? Ct { get; init; }
 
+    /// <summary>Image classifiers from PNG folders or pixel CSVs: the class names (served as <c>label</c>), the sample shape
+    /// and pixel range, so serving decodes a PNG into the pixels training saw. Null for IDX models (MNIST answers logits).</summary>
+    [JsonPropertyName("image")]
+    public ImageTransform? Image { get; init; }
+
     /// <summary>A tabular transform: serving encodes named raw fields with it.</summary>
     public static TransformSpec ForTable(TabularTransform table) => new() { Kind = table.HasText ? TextKind : TabularKind, Tabular = table };
 
@@ -136,6 +141,8 @@ public sealed record TransformSpec
             throw new ArgumentException("Transform scale must be finite.");
         if (Mean.Length > 1 && PlaneSize <= 0)
             throw new ArgumentException("Transform planeSize must be positive when there is more than one channel.");
+        if (Image is { } image && image.Problems(Mean.Length) is { Count: > 0 } imageProblems)
+            throw new ArgumentException($"Invalid image transform: {string.Join("; ", imageProblems)}.");
     }
 
     /// <summary>Applies the transform in place. Pure: the result depends only on the spec and the buffer.</summary>
@@ -164,5 +171,48 @@ public sealed record TransformSpec
             for (int i = 0; i < span.Length; i++)
                 span[i] = span[i] * a + b;
         }
+    }
+}
+
+/// <summary>
+/// What serving needs to take a PNG for an image classifier (<see cref="TransformSpec.Image"/>): the classes in output
+/// order, the sample shape [Channels, Height, Width], the raw pixel range (a served PNG's 0..255 is scaled onto
+/// 0..<see cref="PixelMax"/>, the units the scale/normalize step expects) and whether a PNG of another size is resized.
+/// </summary>
+public sealed record ImageTransform
+{
+    [JsonPropertyName("classes")]
+    public IReadOnlyList<string> Classes { get; init; } = [];
+
+    [JsonPropertyName("channels")]
+    public int Channels { get; init; } = 1;
+
+    [JsonPropertyName("height")]
+    public int Height { get; init; }
+
+    [JsonPropertyName("width")]
+    public int Width { get; init; }
+
+    [JsonPropertyName("pixelMax")]
+    public int PixelMax { get; init; } = 255;
+
+    [JsonPropertyName("resize")]
+    public bool Resize { get; init; }
+
+    [JsonIgnore]
+    public int SampleSize => Channels * Height * Width;
+
+    public IReadOnlyList<string> Problems(int normalizedChannels)
+    {
+        var problems = new List<string>();
+        if (Classes.Count < 2 || Classes.Distinct(StringComparer.Ordinal).Count() != Classes.Count)
+            problems.Add($"it needs at least two distinct class names, got {Classes.Count}");
+        if (Channels is not (1 or 3) || Height < 1 || Width < 1)
+            problems.Add($"its shape must be 1 or 3 channels of positive height and width, got [{Channels}, {Height}, {Width}]");
+        if (normalizedChannels != 1 && normalizedChannels != Channels)
+            problems.Add($"it has {Channels} channels but the normalization has {normalizedChannels}");
+        if (PixelMax is < 1 or > 255)
+            problems.Add($"pixelMax must be 1..255, got {PixelMax}");
+        return problems;
     }
 }

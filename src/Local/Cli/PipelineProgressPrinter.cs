@@ -8,7 +8,7 @@ using MlFunctions.Core.Training;
 namespace MlFunctions.Local.Cli;
 
 /// <summary>Prints a line whenever the step, the sweep or the epochs move: bars for trials and epochs.</summary>
-internal sealed class PipelineProgressPrinter(DurableTaskClient client, string runId, int maxTrials, int trialEpochs, int retrainEpochs)
+internal sealed class PipelineProgressPrinter(DurableTaskClient client, string runId, int maxTrials, int trialEpochs, int retrainEpochs, string model = "mlp")
 {
     private string last = string.Empty;
 
@@ -24,7 +24,7 @@ internal sealed class PipelineProgressPrinter(DurableTaskClient client, string r
         var runId = await client.ScheduleNewOrchestrationInstanceAsync(
             OrchestrationNames.TrainingPipeline, spec, new Microsoft.DurableTask.StartOrchestrationOptions($"{spec.Name}-{Guid.NewGuid().ToString("N")[..12]}"), stopping);
         Console.WriteLine($"started run {runId}");
-        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs).WaitAsync(stopping);
+        var done = await new PipelineProgressPrinter(client, runId, spec.Sweep.MaxTrials, spec.Sweep.Epochs, spec.RetrainEpochs, spec.Model).WaitAsync(stopping);
         if (done?.IsCompleted != true)
         {
             Console.WriteLine($"stopped; run {runId} is saved in the task hub and the engine resumes it when the host runs again");
@@ -71,7 +71,7 @@ internal sealed class PipelineProgressPrinter(DurableTaskClient client, string r
             var finished = s.Done + s.Failed + s.EarlyStopped;
             line += $" trials {Bar(finished, maxTrials)} {finished}/{maxTrials} done, {s.Running} running";
             if (s.Best?.Objective is { } best)
-                line += string.Create(CultureInfo.InvariantCulture, $", best val_accuracy {best:F4} ({s.Best.Parameters.GetValueOrDefault("model", "mlp")})");
+                line += string.Create(CultureInfo.InvariantCulture, $", best val_accuracy {best:F4} ({s.Best.Parameters.GetValueOrDefault("model", model)})");
             for (var t = 1; t <= s.Started; t++)
             {
                 if (await client.GetInstanceAsync(InstanceIds.Trial(InstanceIds.Sweep(runId), t), getInputsAndOutputs: true, ct) is { IsRunning: true } trial && trial.ReadCustomStatusAs<TrainModelStatus>() is { } ts)

@@ -106,12 +106,27 @@ public static class RunCommand
         return Path.GetFullPath(path);
     }
 
-    /// <summary>The first held-out test row as a V2 body of raw named fields, written next to the host's data.</summary>
+    /// <summary>
+    /// The first held-out test row as a V2 body of raw named fields, written next to the host's data; for an image
+    /// classifier (PNG folders, pixel CSVs) the first test image as a PNG (<c>{run}-test-image.png</c>, the pixel range
+    /// stretched to 0..255 as serving expects of a PNG) and a body sending it base64 as the <c>image</c> input.
+    /// </summary>
     private static async Task<string> WriteTestRowAsync(Microsoft.AspNetCore.Builder.WebApplication app, PipelineRunResult result, string runId)
     {
         var reader = new PreparedDatasetReader(await app.Services.GetRequiredService<IStorageClients>().BlobsAsync());
         var rows = result.Data is { } data ? await reader.ReadRawRowsAsync(data, "test") : null;
         var path = Path.Combine(app.Services.GetRequiredService<LocalPaths>().DataPath, $"{runId}-test-row.json");
+        if (rows is null && result.Data is { } prepared && (await reader.ReadManifestAsync(prepared)).Transform.Image is { } image)
+        {
+            var test = await reader.ReadSplitAsync(prepared, "test");
+            var planes = test.Features.AsSpan(0, image.SampleSize).ToArray().Select(v => (byte)Math.Round(v * 255.0 / image.PixelMax)).ToArray();
+            var png = Core.Imaging.ImagePng.Encode(new Core.Imaging.ImagePixels(image.Channels, image.Height, image.Width, planes));
+            await File.WriteAllBytesAsync(Path.ChangeExtension(path, null).Replace("-test-row", "-test-image") + ".png", png);
+            Console.WriteLine($"test image 0 is class '{image.Classes[test.Labels[0]]}'");
+            await File.WriteAllTextAsync(path, JsonSerializer.Serialize(new { inputs = new[] { new { name = "image", shape = new[] { 1 }, datatype = "BYTES", data = new[] { Convert.ToBase64String(png) } } }, outputs = new[] { new { name = "label" }, new { name = "probabilities" } } }));
+            return path;
+        }
+
         var inputs = rows is null
             ? []
             : rows.Columns.Select((c, i) => new { name = c, shape = new[] { 1 }, datatype = "BYTES", data = new[] { rows.Rows[0][i] ?? "" } }).ToArray();

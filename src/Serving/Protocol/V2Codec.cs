@@ -440,6 +440,24 @@ public static class V2Codec
         result[index++] = value;
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// One binary BYTES element as a string: UTF-8 text as such; anything that is not valid UTF-8 (a PNG file's raw bytes, which
+    /// start with 0x89) as Latin-1, which maps each byte to one character and so keeps the bytes exactly (<see cref="ImageInputs"/>).
+    /// </summary>
+    private static string BytesElement(ReadOnlySpan<byte> element)
+    {
+        try
+        {
+            return StrictUtf8.GetString(element);
+        }
+        catch (DecoderFallbackException)
+        {
+            return Encoding.Latin1.GetString(element);
+        }
+    }
+
     internal static Array DecodeBinary(ReadOnlySpan<byte> bytes, string datatype, int count, string name)
     {
         if (datatype == Datatype.BYTES)
@@ -454,7 +472,7 @@ public static class V2Codec
                 offset += 4;
                 if (len < 0 || len > bytes.Length - offset)
                     throw InferenceError.Invalid($"Input '{name}' binary BYTES element {i} overruns the data.");
-                strings[i] = Encoding.UTF8.GetString(bytes.Slice(offset, len));
+                strings[i] = BytesElement(bytes.Slice(offset, len));
                 offset += len;
             }
             if (offset != bytes.Length)
