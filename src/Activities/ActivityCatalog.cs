@@ -54,7 +54,7 @@ public static class ActivityCatalog
         registry.AddActivity<SuggestTrialsInput, SuggestionResult, SuggestTrialsActivity>(ActivityNames.SuggestTrials);
         registry.AddActivity<EvaluateStandInInput, List<double>, EvaluateStandInActivity>(ActivityNames.EvaluateStandInTrial);
         registry.AddActivity<SweepRecord, bool, TrackSweepActivity>(ActivityNames.TrackSweep);
-        registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackTrial);
+        registry.AddActivity<List<TrackingRun>, bool, TrackTrialsActivity>(ActivityNames.TrackTrials);
         registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackRun);
         registry.AddActivity<TrackRunStepInput, bool, TrackRunStepActivity>(ActivityNames.TrackRunStep);
         registry.AddActivity<LookupStepCacheInput, LookupStepCacheResult, LookupStepCacheActivity>(ActivityNames.LookupStepCache);
@@ -95,6 +95,7 @@ public static class ActivityCatalog
         services.AddSingleton<ITrackingStore, BlobTrackingStore>();
         services.AddTransient<TrackSweepActivity>();
         services.AddTransient<TrackTrialActivity>();
+        services.AddTransient<TrackTrialsActivity>();
         services.AddTransient<TrackRunStepActivity>();
         services.AddSingleton<BlobStepCache>();
         services.AddSingleton<BlobLineageStore>();
