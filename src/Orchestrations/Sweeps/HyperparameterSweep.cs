@@ -32,16 +32,7 @@ public static class HyperparameterSweep
         var deadline = new DeadlineTimer(context);
         while (true)
         {
-            Launch(context, spec, p, trials);
-            for (var ask = SweepDecisions.SuggestionsToAsk(p, adaptive); ask > 0; ask = SweepDecisions.SuggestionsToAsk(p, adaptive))
-            {
-                var answer = await context.CallActivityAsync<SuggestionResult>(ActivityNames.SuggestTrials, new SuggestTrialsInput(spec, SweepDecisions.Observations(p), ask));
-                SweepDecisions.Accept(p, answer, ask);
-                Launch(context, spec, p, trials);
-                if (answer.Suggestions.Count == 0)
-                    break;
-            }
-
+            await FillAsync(context, p, adaptive, trials);
             if (p.Running.Count == 0)
             {
                 if (SweepDecisions.EndOfGeneration(p) is { } next)
@@ -98,11 +89,23 @@ public static class HyperparameterSweep
         return problems.Count > 0 ? throw new ArgumentException("Invalid sweep spec: " + string.Join("; ", problems)) : input.Spec;
     }
 
-    private static void Launch(TaskOrchestrationContext context, SweepSpec spec, SweepProgress p, Dictionary<Task<TrialOutcome>, ActiveTrial> trials)
+    /// <summary>Starts queued suggestions in free slots, asking the algorithm while it has more to give.</summary>
+    private static async Task FillAsync(TaskOrchestrationContext context, SweepProgress p, bool adaptive, Dictionary<Task<TrialOutcome>, ActiveTrial> trials)
     {
-        foreach (var trial in SweepDecisions.Launch(p, context.InstanceId, context.CurrentUtcDateTime))
+        Launch();
+        for (var ask = SweepDecisions.SuggestionsToAsk(p, adaptive); ask > 0; ask = SweepDecisions.SuggestionsToAsk(p, adaptive))
         {
-            trials[RunTrialAsync(context, spec, context.InstanceId, trial.TrialId, trial.Suggestion)] = trial;
+            var answer = await context.CallActivityAsync<SuggestionResult>(ActivityNames.SuggestTrials, new SuggestTrialsInput(p.Spec, SweepDecisions.Observations(p), ask));
+            SweepDecisions.Accept(p, answer, ask);
+            Launch();
+            if (answer.Suggestions.Count == 0)
+                break; // e.g. Hyperband waiting for a rung to finish
+        }
+
+        void Launch()
+        {
+            foreach (var trial in SweepDecisions.Launch(p, context.InstanceId, context.CurrentUtcDateTime))
+                trials[RunTrialAsync(context, p.Spec, context.InstanceId, trial.TrialId, trial.Suggestion)] = trial;
         }
     }
 
