@@ -84,7 +84,8 @@ async Task<double> RunAsync(SweepSpec spec)
         var trialHistory = await client.GetHistoryJsonAsync(id + "-t002");
         Console.WriteLine($"sequential sweep per trial: {Count(sweepHistory, 12) / spec.MaxTrialCount:F2} sweep episodes, "
             + $"{Count(sweepHistory, 4) / spec.MaxTrialCount:F2} sweep activities, {Count(sweepHistory, -1) / spec.MaxTrialCount:F1} sweep history events; "
-            + $"a trial: {Count(trialHistory, 12):F0} episodes, {Count(trialHistory, 4):F0} activity");
+            + $"a trial: {Count(trialHistory, 12):F0} episodes, {Count(trialHistory, 4):F0} activity; "
+            + $"{(done.LastUpdatedAt - done.CreatedAt).TotalMilliseconds / spec.MaxTrialCount:F1} ms/trial from the sweep's start to its end in the instance table");
     }
 
     return clock.Elapsed.TotalSeconds;
