@@ -76,8 +76,25 @@ async Task<double> RunAsync(SweepSpec spec)
         throw new InvalidOperationException($"sweep {id} ended {done.RuntimeStatus}: {done.SerializedOutput} {done.FailureDetails?.ErrorMessage}");
     }
 
+    if (spec.ParallelTrialCount == 1)
+    {
+        // Where a sequential trial's time goes: the sweep's episodes (each replays its history) and
+        // activities per trial, and one trial sub-orchestration's.
+        var sweepHistory = await client.GetHistoryJsonAsync(id);
+        var trialHistory = await client.GetHistoryJsonAsync(id + "-t002");
+        Console.WriteLine($"sequential sweep per trial: {Count(sweepHistory, 12) / spec.MaxTrialCount:F2} sweep episodes, "
+            + $"{Count(sweepHistory, 4) / spec.MaxTrialCount:F2} sweep activities, {Count(sweepHistory, -1) / spec.MaxTrialCount:F1} sweep history events; "
+            + $"a trial: {Count(trialHistory, 12):F0} episodes, {Count(trialHistory, 4):F0} activity; "
+            + $"{(done.LastUpdatedAt - done.CreatedAt).TotalMilliseconds / spec.MaxTrialCount:F1} ms/trial from the sweep's start to its end in the instance table");
+    }
+
     return clock.Elapsed.TotalSeconds;
 }
+
+// History events of a type (DTFx EventType: 4 TaskScheduled, 12 OrchestratorStarted; -1 all).
+static double Count(string? historyJson, int eventType) =>
+    System.Text.Json.JsonDocument.Parse(historyJson ?? "[]").RootElement.EnumerateArray()
+        .Count(e => eventType < 0 || e.GetProperty("EventType").GetInt32() == eventType);
 
 // Warm-up: the first orchestration on a new hub pays for partition leases and queue creation.
 await RunAsync(Spec(4, 2));

@@ -55,7 +55,7 @@ public static class ActivityCatalog
         registry.AddActivity<SuggestTrialsInput, SuggestionResult, SuggestTrialsActivity>(ActivityNames.SuggestTrials);
         registry.AddActivity<EvaluateStandInInput, List<double>, EvaluateStandInActivity>(ActivityNames.EvaluateStandInTrial);
         registry.AddActivity<SweepRecord, bool, TrackSweepActivity>(ActivityNames.TrackSweep);
-        registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackTrial);
+        registry.AddActivity<List<TrackingRun>, bool, TrackTrialsActivity>(ActivityNames.TrackTrials);
         registry.AddActivity<TrackingRun, bool, TrackTrialActivity>(ActivityNames.TrackRun);
         registry.AddActivity<TrackRunStepInput, bool, TrackRunStepActivity>(ActivityNames.TrackRunStep);
         registry.AddActivity<LookupStepCacheInput, LookupStepCacheResult, LookupStepCacheActivity>(ActivityNames.LookupStepCache);
@@ -98,7 +98,7 @@ public static class ActivityCatalog
         return services;
     }
 
-    /// <summary>Each catalog entry's class as a transient service (one class may serve two names: TrackTrial, TrackRun).</summary>
+    /// <summary>Each catalog entry's class as a transient service (TryAdd: one class may serve two names).</summary>
     private sealed class ServiceRegistrar(IServiceCollection services) : IActivityRegistry
     {
         public void AddActivity<TInput, TOutput, TActivity>(string name)

@@ -33,7 +33,9 @@ public static class ActivityNames
     public const string SuggestTrials = "SuggestTrials";
     public const string EvaluateStandInTrial = "EvaluateStandInTrial";
     public const string TrackSweep = "TrackSweep";
-    public const string TrackTrial = "TrackTrial";
+
+    /// <summary>Upserts the sweep's view of finished trials, a batch per call (the sweep keeps one call in flight).</summary>
+    public const string TrackTrials = "TrackTrials";
 
     /// <summary>Upserts a tracking run (start, end) of any training run: trial, retrain or bare TrainModel.</summary>
     public const string TrackRun = "TrackRun";

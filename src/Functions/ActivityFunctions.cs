@@ -67,9 +67,9 @@ public static class ActivityFunctions
     public static Task<bool> TrackSweep([ActivityTrigger] SweepRecord input, FunctionContext context) =>
         Run<TrackSweepActivity, SweepRecord, bool>(ActivityNames.TrackSweep, input, context);
 
-    [Function(ActivityNames.TrackTrial)]
-    public static Task<bool> TrackTrial([ActivityTrigger] TrackingRun input, FunctionContext context) =>
-        Run<TrackTrialActivity, TrackingRun, bool>(ActivityNames.TrackTrial, input, context);
+    [Function(ActivityNames.TrackTrials)]
+    public static Task<bool> TrackTrials([ActivityTrigger] List<TrackingRun> input, FunctionContext context) =>
+        Run<TrackTrialsActivity, List<TrackingRun>, bool>(ActivityNames.TrackTrials, input, context);
 
     [Function(ActivityNames.TrackRun)]
     public static Task<bool> TrackRun([ActivityTrigger] TrackingRun input, FunctionContext context) =>

@@ -269,14 +269,26 @@ public sealed class TrackSweepActivity(ITrackingStore store) : IActivity<SweepRe
 }
 
 /// <summary>
-/// Upserts a tracking run: a finished trial from the sweep (<c>TrackTrial</c>), and the start and end of
-/// every TrainModel (<c>TrackRun</c>). Writes merge (see <see cref="TrackingRunMerge"/>), so a redelivery is harmless.
+/// Upserts a tracking run: the start and end of every TrainModel (<c>TrackRun</c>). Writes merge (see <see cref="TrackingRunMerge"/>), so a redelivery is harmless.
 /// </summary>
 public sealed class TrackTrialActivity(ITrackingStore store) : IActivity<TrackingRun, bool>
 {
     public async Task<bool> RunAsync(TrackingRun input, ActivityCall call)
     {
         await store.SaveRunAsync(input, call.Cancellation);
+        return true;
+    }
+}
+
+/// <summary>
+/// Upserts the sweep's view of finished trials (<c>TrackTrials</c>): several per call when trials end
+/// while the previous write is in flight, each its own blob, written side by side.
+/// </summary>
+public sealed class TrackTrialsActivity(ITrackingStore store) : IActivity<List<TrackingRun>, bool>
+{
+    public async Task<bool> RunAsync(List<TrackingRun> input, ActivityCall call)
+    {
+        await Task.WhenAll(input.Select(run => store.SaveRunAsync(run, call.Cancellation)));
         return true;
     }
 }

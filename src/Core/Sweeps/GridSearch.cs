@@ -14,6 +14,8 @@ public sealed class GridSearch : ISuggestionAlgorithm
 
     public string Name => "grid";
 
+    public bool AdaptsToResults => false;
+
     public IReadOnlyList<string> ValidateSettings(SearchSpace space, IReadOnlyDictionary<string, string>? settings)
     {
         var reader = new SettingsReader(settings, "gridPoints").RejectUnknown(Name);
@@ -109,6 +111,8 @@ public sealed class GridSearch : ISuggestionAlgorithm
 public sealed class RandomSearch : ISuggestionAlgorithm
 {
     public string Name => "random";
+
+    public bool AdaptsToResults => false;
 
     public IReadOnlyList<string> ValidateSettings(SearchSpace space, IReadOnlyDictionary<string, string>? settings) =>
         new SettingsReader(settings).RejectUnknown(Name).Problems;

@@ -10,6 +10,8 @@ public sealed class SobolSearch : ISuggestionAlgorithm
 {
     public string Name => "sobol";
 
+    public bool AdaptsToResults => false;
+
     public IReadOnlyList<string> ValidateSettings(SearchSpace space, IReadOnlyDictionary<string, string>? settings)
     {
         var problems = new SettingsReader(settings).RejectUnknown(Name).Problems;

@@ -69,4 +69,11 @@ public interface ISuggestionAlgorithm
     IReadOnlyList<string> ValidateSettings(SearchSpace space, IReadOnlyDictionary<string, string>? settings);
 
     SuggestionResult Suggest(SuggestionRequest request);
+
+    /// <summary>
+    /// Whether the answer depends on the observed results. False for grid, random and sobol: their next
+    /// points depend only on which trials exist, so a sweep may ask for many at once without any result
+    /// reaching the algorithm later than it would one ask at a time.
+    /// </summary>
+    bool AdaptsToResults => true;
 }

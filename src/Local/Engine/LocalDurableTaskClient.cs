@@ -136,8 +136,10 @@ public sealed class LocalDurableTaskClient(
     private async Task<OrchestrationMetadata> PollAsync(
         string instanceId, bool getInputsAndOutputs, Func<OrchestrationMetadata, bool> done, CancellationToken cancellation)
     {
-        // Polling with a capped backoff: the Azure Storage backend has no push notification for clients.
-        var delay = TimeSpan.FromMilliseconds(50);
+        // Polling, as the Azure Storage backend has no push notification for clients, every tenth of the time
+        // waited so far (50 ms to 1 s): a waiter learns of the end at most ~10 % late. Doubling up to 1 s
+        // reported a 1.9 s sweep after 2.55 s (polls at 0.05, 0.15, 0.35, 0.75, 1.55, 2.55 s).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
             var metadata = await GetInstancesAsync(instanceId, getInputsAndOutputs, cancellation);
@@ -146,8 +148,7 @@ public sealed class LocalDurableTaskClient(
                 return metadata;
             }
 
-            await Task.Delay(delay, cancellation);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1000));
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Clamp(clock.Elapsed.TotalMilliseconds / 10, 50, 1000)), cancellation);
         }
     }
 

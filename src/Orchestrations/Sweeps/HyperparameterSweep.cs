@@ -7,202 +7,106 @@ using MlFunctions.Core.Training;
 namespace MlFunctions.Orchestrations.Sweeps;
 
 /// <summary>
-/// Katib's Experiment as one Durable orchestration. It keeps up to <c>parallelTrialCount</c> trials
-/// running as sub-orchestrations, tells the algorithm about each result as soon as that trial ends (not
-/// in waves), stops hopeless trials by the median rule from their per-epoch events, and ends at the goal,
-/// the trial budget or the failure limit. Finished trials live in the orchestration history, so a crash
-/// resumes the sweep where it was without running them again; <c>ContinueAsNew</c> every
-/// <c>trialsPerGeneration</c> trials keeps that history bounded.
+/// Katib's Experiment as one Durable orchestration: a short event loop over <see cref="SweepDecisions"/>.
+/// It keeps up to <c>parallelTrialCount</c> trials running as sub-orchestrations, tells an adaptive
+/// algorithm about each result as soon as that trial ends (not in waves), stops hopeless trials by the
+/// median rule from their per-epoch events, and ends at the goal, the trial budget or the failure limit.
+/// Finished trials live in the orchestration history, so a crash resumes the sweep where it was without
+/// running them again; <c>ContinueAsNew</c> every <c>trialsPerGeneration</c> trials keeps that history
+/// bounded (every episode replays it).
 /// </summary>
 public static class HyperparameterSweep
 {
     public static async Task<SweepResult> RunAsync(TaskOrchestrationContext context, SweepInput? input)
+    {
+        var spec = Validate(input);
+        var sweepId = context.InstanceId;
+        var p = new SweepProgress(spec, input!.State ?? new SweepState(0, 0, [], false, context.CurrentUtcDateTime));
+        var adaptive = SuggestionAlgorithms.Get(spec.Algorithm).AdaptsToResults;
+        var tracking = new TrialTracking(context);
+        if (input.State is null)
+            tracking.Add(context.CallActivityAsync<bool>(ActivityNames.TrackSweep, SweepDecisions.Record(sweepId, p, SweepRecordStatus.Running, context.CurrentUtcDateTime)));
+
+        var trials = new Dictionary<Task<TrialOutcome>, ActiveTrial>();
+        var progress = context.WaitForExternalEvent<TrialProgress>(SweepEvents.TrialProgress); // one waiter, replaced when it completes
+        var deadline = new DeadlineTimer(context);
+        while (true)
+        {
+            await FillAsync(context, p, adaptive, trials);
+            if (p.Running.Count == 0)
+            {
+                if (SweepDecisions.EndOfGeneration(p) is { } next)
+                {
+                    // The deadline timer goes first: on the Azure Storage backend a pending durable timer keeps
+                    // ContinueAsNew from starting the next execution (EngineTests.ContinueAsNewStartsTheNextGenerationWithItsInput).
+                    deadline.Cancel();
+                    await tracking.DrainAsync();
+                    context.ContinueAsNew(next, preserveUnprocessedEvents: false);
+                    return null!;
+                }
+
+                break;
+            }
+
+            context.SetCustomStatus(SweepDecisions.Status(p));
+            deadline.Arm(SweepDecisions.NextTimer(p.Running, deadline.At));
+            var winner = await Task.WhenAny(trials.Keys.Append<Task>(progress).Concat(deadline.Pending).Concat(tracking.Pending));
+            if (winner == progress)
+            {
+                var evt = await progress;
+                progress = context.WaitForExternalEvent<TrialProgress>(SweepEvents.TrialProgress);
+                RequestStop(context, SweepDecisions.OnProgress(p, evt));
+            }
+            else if (deadline.Fired(winner))
+            {
+                SweepDecisions.TimeOut(p, context.CurrentUtcDateTime).ToList().ForEach(late => RequestStop(context, late));
+            }
+            else if (winner is Task<TrialOutcome> done && trials.Remove(done, out var trial))
+            {
+                var end = SweepDecisions.Finish(p, trial, await done, sweepId, context.CurrentUtcDateTime);
+                tracking.Enqueue(end.Run);
+                end.Stop.ToList().ForEach(t => RequestStop(context, t));
+            }
+
+            tracking.Flush();
+        }
+
+        deadline.Cancel();
+        await tracking.DrainAsync();
+        await context.CallActivityAsync<bool>(ActivityNames.TrackSweep, SweepDecisions.FinalRecord(sweepId, p, context.CurrentUtcDateTime));
+        context.SetCustomStatus(SweepDecisions.Status(p));
+        return p.FailedLimit ? throw new SweepFailedException($"sweep {sweepId} failed: {p.Reason}") : SweepDecisions.Result(sweepId, p);
+    }
+
+    private static SweepSpec Validate(SweepInput? input)
     {
         if (input?.Spec is null)
         {
             throw new ArgumentException("HyperparameterSweep needs an input {\"spec\": {...}}");
         }
 
-        var spec = input.Spec;
-        var problems = spec.Validate();
-        if (problems.Count > 0)
+        var problems = input.Spec.Validate();
+        return problems.Count > 0 ? throw new ArgumentException("Invalid sweep spec: " + string.Join("; ", problems)) : input.Spec;
+    }
+
+    /// <summary>Starts queued suggestions in free slots, asking the algorithm while it has more to give.</summary>
+    private static async Task FillAsync(TaskOrchestrationContext context, SweepProgress p, bool adaptive, Dictionary<Task<TrialOutcome>, ActiveTrial> trials)
+    {
+        Launch();
+        for (var ask = SweepDecisions.SuggestionsToAsk(p, adaptive); ask > 0; ask = SweepDecisions.SuggestionsToAsk(p, adaptive))
         {
-            throw new ArgumentException("Invalid sweep spec: " + string.Join("; ", problems));
+            var answer = await context.CallActivityAsync<SuggestionResult>(ActivityNames.SuggestTrials, new SuggestTrialsInput(p.Spec, SweepDecisions.Observations(p), ask));
+            SweepDecisions.Accept(p, answer, ask);
+            Launch();
+            if (answer.Suggestions.Count == 0)
+                break; // e.g. Hyperband waiting for a rung to finish
         }
 
-        var sweepId = context.InstanceId;
-        var state = input.State ?? new SweepState(0, 0, [], false, context.CurrentUtcDateTime);
-        var finished = state.Finished.ToList();
-
-        // Tracking writes run beside the search, not in front of it: each awaited one put a queue round trip
-        // (activity out, result back) between a trial's end and the next trial's start. They are awaited
-        // before the generation ends (ContinueAsNew) and before the final record, so that record still comes
-        // last. A finished trial's outcome is in this history whether or not its tracking write has returned.
-        var tracking = new List<Task>();
-        if (input.State is null)
+        void Launch()
         {
-            tracking.Add(context.CallActivityAsync<bool>(ActivityNames.TrackSweep, Record(sweepId, spec, SweepRecordStatus.Running, state.StartedAt, context.CurrentUtcDateTime, finished)));
+            foreach (var trial in SweepDecisions.Launch(p, context.InstanceId, context.CurrentUtcDateTime))
+                trials[RunTrialAsync(context, p.Spec, context.InstanceId, trial.TrialId, trial.Suggestion)] = trial;
         }
-
-        var running = new List<RunningTrial>();
-        var started = state.Started;
-        var exhausted = state.Exhausted;
-        var finishedThisGeneration = 0;
-        string? outcome = null;
-        string? reason = null;
-        var failedLimit = false;
-
-        // One waiter for progress events, replaced only when it completes (as in TrainModel).
-        var progress = context.WaitForExternalEvent<TrialProgress>(SweepEvents.TrialProgress);
-        Task? timer = null;
-        DateTime? timerAt = null;
-        CancellationTokenSource? timerCancel = null;
-
-        while (true)
-        {
-            // Fill free slots. The algorithm sees every finished trial and the running ones (as pending).
-            while (outcome is null && !exhausted && running.Count < spec.ParallelTrialCount && started < spec.MaxTrialCount
-                && finishedThisGeneration < spec.TrialsPerGeneration)
-            {
-                var want = Math.Min(spec.ParallelTrialCount - running.Count, spec.MaxTrialCount - started);
-                var suggested = await context.CallActivityAsync<SuggestionResult>(
-                    ActivityNames.SuggestTrials,
-                    new SuggestTrialsInput(spec, Observations(finished, running), want));
-                exhausted = suggested.Exhausted;
-                foreach (var suggestion in suggested.Suggestions.Take(want))
-                {
-                    var index = ++started;
-                    var trialId = $"{sweepId}-t{index:D3}";
-                    running.Add(new RunningTrial(index, trialId, suggestion, context.CurrentUtcDateTime, TimeSpan.FromSeconds(spec.TrialTimeoutSeconds))
-                    {
-                        Task = RunTrialAsync(context, spec, sweepId, trialId, suggestion),
-                    });
-                }
-
-                if (suggested.Suggestions.Count == 0)
-                {
-                    break;
-                }
-            }
-
-            if (running.Count == 0)
-            {
-                if (outcome is null && !exhausted && started < spec.MaxTrialCount && finishedThisGeneration >= spec.TrialsPerGeneration)
-                {
-                    // Every trial of this generation has ended: nothing in flight is lost by starting over.
-                    // The deadline timer must be cancelled first: on the Azure Storage backend a durable timer
-                    // still pending keeps ContinueAsNew from starting the next execution (the instance hangs;
-                    // see EngineTests.ContinueAsNewStartsTheNextGenerationWithItsInput).
-                    timerCancel?.Cancel();
-                    await Task.WhenAll(tracking);
-                    context.ContinueAsNew(new SweepInput(spec, new SweepState(state.Generation + 1, started, finished, exhausted, state.StartedAt)), preserveUnprocessedEvents: false);
-                    return null!;
-                }
-
-                outcome ??= exhausted ? SweepOutcomes.SpaceExhausted : SweepOutcomes.MaxTrialsReached;
-                reason ??= exhausted
-                    ? $"the {spec.Algorithm} algorithm has no more configurations to try after {started} trial(s)"
-                    : started >= spec.MaxTrialCount
-                        ? $"ran maxTrialCount = {spec.MaxTrialCount} trial(s)"
-                        : $"the {spec.Algorithm} algorithm made no suggestion while no trial was running";
-                break;
-            }
-
-            context.SetCustomStatus(Status(spec, state.Generation, finished, running, started, outcome ?? "running"));
-
-            // One durable timer for the earliest trial deadline, kept across iterations: a new timer per
-            // progress event would add history and queue messages for nothing.
-            var nextDeadline = running.Where(r => !r.TimedOut).Select(r => (DateTime?)r.Deadline).Min();
-            if (nextDeadline != timerAt)
-            {
-                timerCancel?.Cancel();
-                timerCancel?.Dispose();
-                timerCancel = nextDeadline is null ? null : new CancellationTokenSource();
-                timer = nextDeadline is { } at ? context.WaitUntilAsync(at, timerCancel!.Token) : null;
-                timerAt = nextDeadline;
-            }
-
-            var waitOn = running.Select(r => (Task)r.Task).Append(progress);
-            var winner = await Task.WhenAny(timer is null ? waitOn : waitOn.Append(timer));
-
-            if (winner == progress)
-            {
-                var evt = await progress;
-                progress = context.WaitForExternalEvent<TrialProgress>(SweepEvents.TrialProgress);
-                var trial = running.FirstOrDefault(r => r.TrialId == evt.TrialInstanceId);
-                if (trial is not null && evt.Step.Metrics.TryGetValue(spec.Objective.Metric, out var value))
-                {
-                    trial.Curve[evt.Step.Step] = value;
-                    if (spec.EarlyStopping is { } rule && !trial.StopSent && spec.CrossValidationFolds is null)
-                    {
-                        var decision = MedianStop(spec, rule, trial, finished);
-                        if (decision)
-                        {
-                            RequestStop(context, trial);
-                        }
-                    }
-                }
-
-                continue;
-            }
-
-            if (winner == timer)
-            {
-                timer = null;
-                timerAt = null;
-                foreach (var late in running.Where(r => !r.TimedOut && r.Deadline <= context.CurrentUtcDateTime))
-                {
-                    late.TimedOut = true;
-                    RequestStop(context, late);
-                }
-
-                continue;
-            }
-
-            var done = running.First(r => r.Task == winner);
-            running.Remove(done);
-            finishedThisGeneration++;
-            var trialOutcome = await done.Task;
-            var record = ToRecord(spec, done, trialOutcome);
-            finished.Add(record);
-            tracking.Add(context.CallActivityAsync<bool>(ActivityNames.TrackTrial, ToRun(sweepId, spec, done, record, trialOutcome, context.CurrentUtcDateTime)));
-
-            if (outcome is null && spec.Objective.Goal is { } goal && record.State == TrialState.Succeeded && record.Objective is { } objective
-                && (spec.Objective.Direction == ObjectiveDirection.Maximize ? objective >= goal : objective <= goal))
-            {
-                outcome = SweepOutcomes.GoalReached;
-                reason = $"trial {record.TrialId} reached {spec.Objective.Metric} = {objective:G6} (goal {goal:G6})";
-                StopAll(context, running);
-            }
-
-            var failures = finished.Count(f => f.State == TrialState.Failed);
-            if (outcome is null && failures > spec.MaxFailedTrialCount)
-            {
-                failedLimit = true;
-                outcome = "Failed";
-                reason = $"{failures} trial(s) failed, more than maxFailedTrialCount = {spec.MaxFailedTrialCount}; last: {record.Error}";
-                StopAll(context, running);
-            }
-        }
-
-        timerCancel?.Cancel();
-        timerCancel?.Dispose();
-        await Task.WhenAll(tracking);
-        var trials = Summaries(spec, finished);
-        var best = Best(spec, finished);
-        var pareto = spec.SecondaryObjective is { } secondary ? Pareto(spec, secondary, finished) : null;
-        var status = failedLimit ? SweepRecordStatus.Failed : SweepRecordStatus.Completed;
-        await context.CallActivityAsync<bool>(
-            ActivityNames.TrackSweep,
-            Record(sweepId, spec, status, state.StartedAt, context.CurrentUtcDateTime, finished) with { Outcome = outcome, Reason = reason, Best = best, ParetoFront = pareto });
-        context.SetCustomStatus(Status(spec, state.Generation, finished, running, started, outcome));
-
-        if (failedLimit)
-        {
-            throw new SweepFailedException($"sweep {sweepId} failed: {reason}");
-        }
-
-        return new SweepResult(sweepId, outcome, reason ?? string.Empty, best, pareto, trials, state.Generation + 1);
     }
 
     /// <summary>Runs one trial as a sub-orchestration whose instance id is the trial id; a failure becomes a Failed outcome.</summary>
@@ -252,30 +156,13 @@ public static class HyperparameterSweep
             ["trial"] = trialId,
         }) with { WarmStartFrom = suggestion.Parent }; // PBT: continue from that trial's checkpoint (in blob storage)
 
-    private static bool MedianStop(SweepSpec spec, EarlyStoppingSpec rule, RunningTrial trial, IReadOnlyList<TrialRecord> finished)
-    {
-        var steps = trial.Curve.Keys.Order().ToList();
-        if (steps.Count == 0 || steps[^1] != steps.Count)
-        {
-            return false; // a step is missing (events still in flight): judge only a complete curve
-        }
-
-        var completed = finished.Where(f => f.State == TrialState.Succeeded && f.ObjectiveCurve.Count > 0).Select(f => f.ObjectiveCurve).ToList();
-        var decision = MedianStoppingRule.Evaluate(
-            steps.Select(s => trial.Curve[s]).ToList(),
-            completed,
-            spec.Objective.Direction,
-            new MedianStoppingSettings(rule.MinTrialsRequired, rule.StartStep));
-        return decision.Stop;
-    }
-
     /// <summary>
     /// Asks a trial to stop at its next epoch boundary: the TrainModel or stand-in sub-orchestration
     /// listens for StopRequested on its one event name and answers with a stopped (partial) result.
     /// </summary>
-    private static void RequestStop(TaskOrchestrationContext context, RunningTrial trial)
+    private static void RequestStop(TaskOrchestrationContext context, ActiveTrial? trial)
     {
-        if (trial.StopSent)
+        if (trial is null || trial.StopSent)
         {
             return;
         }
@@ -289,156 +176,93 @@ public static class HyperparameterSweep
         });
     }
 
-    private static void StopAll(TaskOrchestrationContext context, IEnumerable<RunningTrial> running)
+    /// <summary>
+    /// The sweep's view of finished trials, written with at most one activity in flight: trials that end
+    /// meanwhile go into the next call. One write per trial was an activity and, when its result came
+    /// back, a replay of the whole history. Everything is awaited before the generation ends and before
+    /// the final record, so that record still comes last. A finished trial's outcome is in the history
+    /// whether or not its tracking write has returned, so a crash loses nothing.
+    /// </summary>
+    private sealed class TrialTracking(TaskOrchestrationContext context)
     {
-        foreach (var trial in running)
+        private readonly List<TrackingRun> waiting = [];
+        private readonly List<Task> all = [];
+        private Task? inFlight;
+
+        public IEnumerable<Task> Pending => inFlight is { IsCompleted: false } t ? [t] : [];
+
+        public void Add(Task write) => all.Add(write);
+
+        public void Enqueue(TrackingRun run) => waiting.Add(run);
+
+        public void Flush()
         {
-            RequestStop(context, trial);
+            if (waiting.Count == 0 || inFlight is { IsCompleted: false })
+            {
+                return;
+            }
+
+            inFlight = context.CallActivityAsync<bool>(ActivityNames.TrackTrials, waiting.ToList());
+            all.Add(inFlight);
+            waiting.Clear();
+        }
+
+        public async Task DrainAsync()
+        {
+            while (waiting.Count > 0)
+            {
+                if (inFlight is { IsCompleted: false } t)
+                    await t;
+                Flush();
+            }
+
+            await Task.WhenAll(all);
         }
     }
 
-    private static List<TrialObservation> Observations(IEnumerable<TrialRecord> finished, IEnumerable<RunningTrial> running) =>
-        finished.Select(f => new TrialObservation(f.TrialId, f.Parameters, f.State, f.Objective, f.Budget, f.Bracket))
-            .Concat(running.Select(r => new TrialObservation(r.TrialId, r.Suggestion.Parameters, TrialState.Running, null, r.Suggestion.Budget, r.Suggestion.Bracket)))
-            .ToList();
-
-    private static TrialRecord ToRecord(SweepSpec spec, RunningTrial trial, TrialOutcome outcome)
+    /// <summary>The one durable timer for trial deadlines (see <see cref="SweepDecisions.NextTimer"/>).</summary>
+    private sealed class DeadlineTimer(TaskOrchestrationContext context)
     {
-        var state = outcome.State;
-        var error = outcome.Error;
-        if (trial.TimedOut && state != TrialState.Failed)
+        private Task? timer;
+        private CancellationTokenSource? cancel;
+
+        public DateTime? At { get; private set; }
+
+        public IEnumerable<Task> Pending => timer is null ? [] : [timer];
+
+        public void Arm(DateTime? at)
         {
-            state = TrialState.Failed;
-            error = $"trial timed out after trialTimeoutSeconds = {spec.TrialTimeoutSeconds}";
+            if (at == At)
+            {
+                return;
+            }
+
+            Cancel();
+            At = at;
+            cancel = at is null ? null : new CancellationTokenSource();
+            timer = at is { } when ? context.WaitUntilAsync(when, cancel!.Token) : null;
         }
 
-        // The curve from the outcome is authoritative; the events may have missed steps.
-        var curve = outcome.History
-            .Where(h => h.Metrics.ContainsKey(spec.Objective.Metric))
-            .OrderBy(h => h.Step)
-            .Select(h => h.Metrics[spec.Objective.Metric])
-            .ToList();
-        double? objective = outcome.Metrics.TryGetValue(spec.Objective.Metric, out var o) ? o : curve.Count > 0 ? curve[^1] : null;
-        if (state == TrialState.Succeeded && objective is null)
+        public bool Fired(Task winner)
         {
-            state = TrialState.Failed;
-            error = $"the trial did not report the objective metric '{spec.Objective.Metric}' (it reported {string.Join(", ", outcome.Metrics.Keys)})";
+            if (timer is null || winner != timer)
+            {
+                return false;
+            }
+
+            timer = null;
+            At = null;
+            return true;
         }
 
-        double? secondary = spec.SecondaryObjective is { } s && outcome.Metrics.TryGetValue(s.Metric, out var v) ? v : null;
-        return new TrialRecord(trial.Index, trial.TrialId, trial.Suggestion.Parameters, state, state == TrialState.Failed ? null : objective, secondary,
-            trial.Suggestion.Budget, trial.Suggestion.Bracket, curve, error);
-    }
-
-    private static TrackingRun ToRun(string sweepId, SweepSpec spec, RunningTrial trial, TrialRecord record, TrialOutcome outcome, DateTime now)
-    {
-        var tags = new Dictionary<string, string>(StringComparer.Ordinal)
+        public void Cancel()
         {
-            ["sweep"] = sweepId,
-            ["algorithm"] = spec.Algorithm,
-            ["objective"] = spec.Objective.Metric,
-        };
-        if (InstanceIds.RunOfSweep(sweepId) is { } pipelineRun)
-            tags[TrainingRuns.Labels.PipelineRun] = pipelineRun;
-        if (trial.Suggestion.Bracket is { } bracket)
-            tags["bracket"] = bracket;
-        if (trial.Suggestion.Parent is { } parent)
-            tags["warm_start_from"] = parent;
-        if (trial.Suggestion.Budget is { } budget)
-            tags["budget_epochs"] = budget.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (outcome.Device is { } device)
-            tags["device"] = device;
-        if (trial.StopSent && record.State == TrialState.EarlyStopped)
-            tags["stopped_by"] = trial.TimedOut ? "timeout" : "median rule";
-
-        return new TrackingRun
-        {
-            RunId = trial.TrialId,
-            Experiment = sweepId,
-            Role = RunRole.Trial,
-            Status = record.State,
-            Params = trial.Suggestion.Parameters,
-            Metrics = outcome.History,
-            FinalMetrics = outcome.Metrics,
-            Tags = tags,
-            Artifacts = outcome.Artifacts,
-            Objective = record.Objective,
-            Secondary = record.Secondary,
-            CrossValidation = outcome.CrossValidation,
-            Error = record.Error,
-            StartTime = trial.Started,
-            EndTime = now,
-        };
-    }
-
-    private static SweepRecord Record(string sweepId, SweepSpec spec, SweepRecordStatus status, DateTime created, DateTime now, IReadOnlyList<TrialRecord> finished) =>
-        new()
-        {
-            SweepId = sweepId,
-            Spec = spec,
-            Status = status,
-            CreatedAt = created,
-            UpdatedAt = now,
-            TrialCount = finished.Count,
-        };
-
-    private static TrialSummary Summary(TrialRecord r) => new(r.TrialId, r.Parameters, r.State, r.Objective, r.Secondary, r.Budget, r.Error);
-
-    /// <summary>Trials best first; trials without an objective (failed) last, in start order.</summary>
-    private static List<TrialSummary> Summaries(SweepSpec spec, IEnumerable<TrialRecord> finished)
-    {
-        return TrialRanking.BestFirst(finished, r => r.Objective, spec.Objective.Direction)
-            .ThenBy(r => r.Index)
-            .Select(Summary)
-            .ToList();
-    }
-
-    /// <summary>The best trial among those that ran to completion (an early-stopped value is partial).</summary>
-    private static TrialSummary? Best(SweepSpec spec, IEnumerable<TrialRecord> finished) =>
-        Summaries(spec, finished.Where(f => f.State == TrialState.Succeeded)).FirstOrDefault();
-
-    private static List<TrialSummary> Pareto(SweepSpec spec, SecondaryObjective secondary, IReadOnlyList<TrialRecord> finished)
-    {
-        var candidates = finished.Where(f => f.State == TrialState.Succeeded && f.Objective is not null && f.Secondary is not null).ToList();
-        var front = ParetoFront.Compute(
-            candidates.Select(c => new ParetoPoint(c.TrialId, c.Objective!.Value, c.Secondary!.Value)).ToList(),
-            spec.Objective.Direction,
-            secondary.Direction);
-        return front.Select(p => Summary(candidates.First(c => c.TrialId == p.Id))).ToList();
-    }
-
-    private static SweepStatus Status(SweepSpec spec, int generation, IReadOnlyList<TrialRecord> finished, IReadOnlyList<RunningTrial> running, int started, string state) =>
-        new(
-            spec.Name,
-            generation,
-            finished.Count(f => f.State == TrialState.Succeeded),
-            running.Count,
-            finished.Count(f => f.State == TrialState.Failed),
-            finished.Count(f => f.State == TrialState.EarlyStopped),
-            started,
-            Best(spec, finished),
-            state);
-
-    private sealed class RunningTrial(int index, string trialId, Suggestion suggestion, DateTime started, TimeSpan timeout)
-    {
-        public int Index { get; } = index;
-
-        public string TrialId { get; } = trialId;
-
-        public Suggestion Suggestion { get; } = suggestion;
-
-        public DateTime Started { get; } = started;
-
-        public DateTime Deadline { get; } = started + timeout;
-
-        public required Task<TrialOutcome> Task { get; init; }
-
-        /// <summary>Objective by step, from progress events.</summary>
-        public SortedDictionary<int, double> Curve { get; } = [];
-
-        public bool StopSent { get; set; }
-
-        public bool TimedOut { get; set; }
+            cancel?.Cancel();
+            cancel?.Dispose();
+            cancel = null;
+            timer = null;
+            At = null;
+        }
     }
 }
 

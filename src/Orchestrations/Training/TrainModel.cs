@@ -45,83 +45,75 @@ public static class TrainModel
         // One waiter for the one event name, created once and replaced only when it completes: a
         // waiter left pending would swallow the next event (Durable delivers each event to the oldest waiter).
         var next = context.WaitForExternalEvent<TrainingEvent>(TrainingEvents.EventName);
-
         for (var attempt = 1; attempt <= input.MaxAttempts; attempt++)
         {
-            var job = input.Job with { Attempt = attempt };
             await context.CallActivityAsync<DispatchTrainingResult>(
                 ActivityNames.DispatchTraining,
-                new DispatchTrainingInput(job, context.InstanceId),
+                new DispatchTrainingInput(input.Job with { Attempt = attempt }, context.InstanceId),
                 TaskOptions.FromRetryPolicy(new RetryPolicy(5, TimeSpan.FromSeconds(2), backoffCoefficient: 2)));
             if (stopRequested)
-            {
                 await context.CallActivityAsync(ActivityNames.RequestTrainingStop, jobId);
-            }
 
             context.SetCustomStatus(new TrainModelStatus(jobId, attempt, epochsDone, null, "dispatched"));
             var deadline = context.CurrentUtcDateTime + timeout;
-
-            while (true)
+            var attemptFailed = false;
+            while (!attemptFailed)
             {
-                using var timerCancel = new CancellationTokenSource();
-                var timer = context.WaitUntilAsync(deadline, timerCancel.Token);
-                var winner = await Task.WhenAny(next, timer);
-                if (winner == timer)
+                if (await NextEventAsync(context, next, deadline) is not { } evt)
                 {
-                    lastFailure = $"attempt {attempt}: no event from the worker for {timeout.TotalSeconds:F0} s";
+                    lastFailure = TrainingDecisions.Silent(attempt, timeout);
                     break;
                 }
 
-                timerCancel.Cancel();
-                var evt = await next;
                 next = context.WaitForExternalEvent<TrainingEvent>(TrainingEvents.EventName);
-
-                if (evt.Kind == TrainingEvents.StopRequested)
+                var step = TrainingDecisions.OnEvent(evt, attempt);
+                switch (step.Action)
                 {
-                    stopRequested = true;
-                    await context.CallActivityAsync(ActivityNames.RequestTrainingStop, jobId);
-                    context.SetCustomStatus(new TrainModelStatus(jobId, attempt, epochsDone, null, "stop requested"));
-                    continue;
-                }
-
-                // Events from an earlier attempt's worker may still arrive; only a result counts from them.
-                var current = evt.Attempt >= attempt;
-                switch (evt.Kind)
-                {
-                    case TrainingEvents.Completed or TrainingEvents.Stopped when evt.Result is not null:
-                        context.SetCustomStatus(new TrainModelStatus(jobId, attempt, evt.Result.History.Count, evt.Result.History.LastOrDefault(), evt.Kind == TrainingEvents.Stopped ? "stopped early" : "completed"));
-                        var result = evt.Kind == TrainingEvents.Stopped ? evt.Result with { StoppedEarly = true } : evt.Result;
-                                        await AwaitTrackingAsync(tracking, Track(context, ActivityNames.TrackRun, TrainingRuns.Finished(run, result, attempt, context.CurrentUtcDateTime)));
-                        return result;
-                    case TrainingEvents.Failed when current:
-                        lastFailure = $"attempt {attempt}: {evt.Error ?? "the worker reported a failure without a reason"}";
+                    case TrainingAction.RequestStop:
+                        stopRequested = true;
+                        await context.CallActivityAsync(ActivityNames.RequestTrainingStop, jobId);
+                        context.SetCustomStatus(new TrainModelStatus(jobId, attempt, epochsDone, null, "stop requested"));
                         break;
-                    case TrainingEvents.Progress when current && evt.Metrics is not null:
-                        epochsDone = Math.Max(epochsDone, evt.Metrics.Epoch);
-                        tracking.Add(Track(context, ActivityNames.TrackRunStep, new TrackRunStepInput(run.RunId, TrainingRuns.StepOf(evt.Metrics))));
+                    case TrainingAction.Finish:
+                        context.SetCustomStatus(TrainingDecisions.Finished(jobId, attempt, step.Result!));
+                        await AwaitTrackingAsync(tracking, Track(context, ActivityNames.TrackRun, TrainingRuns.Finished(run, step.Result!, attempt, context.CurrentUtcDateTime)));
+                        return step.Result!;
+                    case TrainingAction.FailAttempt:
+                        lastFailure = step.Failure!;
+                        attemptFailed = true;
+                        break;
+                    case TrainingAction.Progress when step.Metrics is { } metrics:
+                        epochsDone = Math.Max(epochsDone, metrics.Epoch);
+                        tracking.Add(Track(context, ActivityNames.TrackRunStep, new TrackRunStepInput(run.RunId, TrainingRuns.StepOf(metrics))));
+
+                        // A sweep judges early stopping from these; it answers with a StopRequested event.
                         if (input.ProgressTo is { } parent)
-                        {
-                            // A sweep judges early stopping from these; it answers with a StopRequested event.
-                            context.SendEvent(parent, SweepEvents.TrialProgress, new TrialProgress(context.InstanceId, new MetricStep(evt.Metrics.Epoch, TrialMetrics.Of(evt.Metrics))));
-                        }
-
-                        context.SetCustomStatus(new TrainModelStatus(jobId, attempt, epochsDone, evt.Metrics, "training"));
+                            context.SendEvent(parent, SweepEvents.TrialProgress, new TrialProgress(context.InstanceId, new MetricStep(metrics.Epoch, TrialMetrics.Of(metrics))));
+                        context.SetCustomStatus(new TrainModelStatus(jobId, attempt, epochsDone, metrics, "training"));
                         deadline = context.CurrentUtcDateTime + timeout;
-                        continue;
-                    case TrainingEvents.Heartbeat when current:
+                        break;
+                    case TrainingAction.Heartbeat:
                         deadline = context.CurrentUtcDateTime + timeout;
-                        continue;
-                    default:
-                        continue;
+                        break;
                 }
-
-                break;
             }
         }
 
-        var failure = $"training job {jobId} failed after {input.MaxAttempts} attempt(s); last failure: {lastFailure}";
+        var failure = TrainingDecisions.Exhausted(jobId, input.MaxAttempts, lastFailure);
         await AwaitTrackingAsync(tracking, Track(context, ActivityNames.TrackRun, TrainingRuns.Failed(run, failure, input.MaxAttempts, context.CurrentUtcDateTime)));
         throw new TrainingFailedException(failure);
+    }
+
+    /// <summary>The next event, or null when the deadline passes first (the timer is cancelled when an event wins).</summary>
+    private static async Task<TrainingEvent?> NextEventAsync(TaskOrchestrationContext context, Task<TrainingEvent> next, DateTime deadline)
+    {
+        using var timerCancel = new CancellationTokenSource();
+        var timer = context.WaitUntilAsync(deadline, timerCancel.Token);
+        if (await Task.WhenAny(next, timer) == timer)
+            return null;
+
+        timerCancel.Cancel();
+        return await next;
     }
 
     private static readonly TaskOptions TrackingRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(3, TimeSpan.FromSeconds(1), backoffCoefficient: 2));

@@ -48,7 +48,7 @@ public sealed class HyperparameterSweepTests
     [Fact]
     public async Task ResultsGoToTheAlgorithmAsEachTrialFinishesNotInWaves()
     {
-        var sweep = new SweepHarness(Spec(parallel: 3, max: 6));
+        var sweep = new SweepHarness(Spec(parallel: 3, max: 6) with { Algorithm = "tpe" });
         var run = sweep.Start();
         Assert.Equal(3, sweep.Pending.Count);
 
@@ -63,6 +63,49 @@ public sealed class HyperparameterSweepTests
         while (!run.IsCompleted)
             sweep.Succeed(sweep.Pending[0]);
         await run;
+    }
+
+    [Fact]
+    public async Task AnAlgorithmThatIgnoresResultsIsAskedOncePerGeneration()
+    {
+        // random: one ask for what the generation can start (trialsPerGeneration 4 + parallel 3 - 1 = 6).
+        var sweep = new SweepHarness(Spec(parallel: 3, max: 10) with { TrialsPerGeneration = 4 });
+        var run = sweep.Start();
+        Assert.Equal(6, Assert.Single(sweep.Asks).Count);
+        Assert.Equal(3, sweep.Pending.Count);
+        while (!run.IsCompleted && sweep.ContinuedAsNewWith is null)
+            sweep.Succeed(sweep.Pending[0]);
+
+        Assert.Single(sweep.Asks);
+        Assert.Equal(6, sweep.Started.Count);
+        Assert.Equal(6, ((SweepInput)sweep.ContinuedAsNewWith!).State!.Finished.Count);
+        Assert.Equal(6, sweep.Tracked.Select(t => t.RunId).Distinct().Count());
+        await run;
+    }
+
+    [Fact]
+    public async Task TrialsThatEndWhileATrackingWriteIsInFlightGoIntoTheNextWrite()
+    {
+        var sweep = new SweepHarness(Spec(parallel: 3, max: 3)) { HoldTracking = true };
+        var run = sweep.Start();
+        sweep.Succeed(sweep.Pending[0]);
+        sweep.Succeed(sweep.Pending[0]);
+        sweep.Succeed(sweep.Pending[0]);
+
+        // The first write carries the first trial; the other two wait for it, then go together.
+        var first = Assert.Single(sweep.TrackingWrites);
+        Assert.Equal(["sw-t001"], first.Runs.Select(r => r.RunId));
+        Assert.False(run.IsCompleted);
+        first.Completion.SetResult(true);
+        Assert.Equal(2, sweep.TrackingWrites.Count);
+        Assert.Equal(["sw-t002", "sw-t003"], sweep.TrackingWrites[1].Runs.Select(r => r.RunId));
+
+        // The final record waits for every trial's write.
+        Assert.DoesNotContain(sweep.SweepRecords, r => r.Status == SweepRecordStatus.Completed);
+        sweep.TrackingWrites[1].Completion.SetResult(true);
+        var result = await run;
+        Assert.Equal(3, result.Trials.Count);
+        Assert.Equal(SweepRecordStatus.Completed, sweep.SweepRecords[^1].Status);
     }
 
     [Fact]
@@ -235,11 +278,17 @@ public sealed class HyperparameterSweepTests
                 .Setup(c => c.CallActivityAsync<bool>(It.IsAny<TaskName>(), It.IsAny<object?>(), It.IsAny<TaskOptions?>()))
                 .Returns((TaskName name, object? input, TaskOptions? _) =>
                 {
-                    if (input is TrackingRun run)
-                        Tracked.Add(run);
                     if (input is SweepRecord record)
                         SweepRecords.Add(record);
-                    return Task.FromResult(true);
+                    if (input is not List<TrackingRun> runs)
+                        return Task.FromResult(true);
+                    Assert.Equal(ActivityNames.TrackTrials, name.Name);
+                    Tracked.AddRange(runs);
+                    if (!HoldTracking)
+                        return Task.FromResult(true);
+                    var write = (runs, new TaskCompletionSource<bool>());
+                    TrackingWrites.Add(write);
+                    return write.Item2.Task;
                 });
             context
                 .Setup(c => c.CallSubOrchestratorAsync<TrialOutcome>(It.Is<TaskName>(n => n.Name == OrchestrationNames.StandInTrial), It.IsAny<object?>(), It.IsAny<TaskOptions?>()))
@@ -300,6 +349,11 @@ public sealed class HyperparameterSweepTests
         public List<SuggestTrialsInput> Asks { get; } = [];
 
         public List<TrackingRun> Tracked { get; } = [];
+
+        /// <summary>When set, each tracking write stays in flight until the test completes it.</summary>
+        public bool HoldTracking { get; init; }
+
+        public List<(List<TrackingRun> Runs, TaskCompletionSource<bool> Completion)> TrackingWrites { get; } = [];
 
         public List<SweepRecord> SweepRecords { get; } = [];
 
