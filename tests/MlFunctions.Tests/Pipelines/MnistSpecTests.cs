@@ -89,6 +89,12 @@ public sealed class MnistSpecTests
 
     private static string Json(object value) => JsonSerializer.Serialize(value, MlJson.Options);
 
+    /// <summary>
+    /// MnistPipeline's rules, plus the images section every images spec now carries (PNG folders and pixel CSVs read
+    /// it; the IDX reader ignores it). It changes the validate and transform steps' cache keys once, not what they do.
+    /// </summary>
+    private static readonly DatasetValidationRules MnistRulesNow = DatasetValidationRules.Mnist with { Images = new() };
+
     [Fact]
     public void TheEmbeddedSpecIsTheExampleFileAndHasNoProblemsInEitherBudget()
     {
@@ -174,9 +180,9 @@ public sealed class MnistSpecTests
             Trigger = "timer",
         };
         var spec = input.ToSpec();
-        Assert.Equal(Json(input.Recipe), Json(spec.Recipe()));
-        Assert.Equal(Json(input.Dataset), Json(spec.RegisterInput()));
-        Assert.Equal(Json(DatasetValidationRules.Mnist), Json(spec.ValidationRules()));
+        Assert.Equal(Json(input.Recipe with { Images = new() }), Json(spec.Recipe()));
+        Assert.Equal(Json(input.Dataset with { Recursive = true }), Json(spec.RegisterInput())); // images specs register subfolders (PNG {label}/ folders)
+        Assert.Equal(Json(MnistRulesNow), Json(spec.ValidationRules()));
         Assert.Equal((12, 1000, 0.002, "accuracy"), (spec.RetrainEpochs, spec.RetrainMaxSamples, spec.Gate.Margin, spec.GateMetric));
         Assert.Equal(("m2", "champion", false, 3, "timer"), (spec.RegisteredModel, spec.Alias, spec.Cache, spec.SmokeIndex, spec.Trigger));
         Assert.Null(spec.Budgets);
@@ -186,9 +192,9 @@ public sealed class MnistSpecTests
     public void TheBuiltInSpecValidatesAndPreparesAsMnistPipelineDid()
     {
         var mnist = BuiltInPipelines.Mnist;
-        Assert.Equal(Json(DatasetValidationRules.Mnist), Json(mnist.ValidationRules()));
+        Assert.Equal(Json(MnistRulesNow), Json(mnist.ValidationRules()));
         var oldRecipe = new PreparationRecipe { Source = "train", TestSource = "t10k", TrainFraction = 0.9, ValFraction = 0.1, TestFraction = 0 };
-        Assert.Equal(Json(oldRecipe), Json(mnist.Recipe()));
+        Assert.Equal(Json(oldRecipe with { Images = new() }), Json(mnist.Recipe()));
         Assert.Equal(("mnist", "mnist", "champion", "accuracy", 0.0, 0), (mnist.Name, mnist.RegisteredModel, mnist.Alias, mnist.GateMetric, mnist.Gate.Margin, mnist.SmokeIndex));
         Assert.Equal(["train-images-idx3-ubyte.part*", "train-labels-idx1-ubyte.part*", "t10k-images-idx3-ubyte*", "t10k-labels-idx1-ubyte*"], mnist.Dataset.Include);
     }
@@ -353,7 +359,7 @@ public sealed class MnistSpecTests
         Assert.Equal(1, h.CallsTo(ActivityNames.MoveModelAlias));
 
         // What MnistPipeline sent its steps: the MNIST rules, the t10k recipe, the sweep with its secondary objective.
-        Assert.Equal(Json(DatasetValidationRules.Mnist), Json(seen.Single(s => s.Name == "validate").Input!));
+        Assert.Equal(Json(MnistRulesNow), Json(seen.Single(s => s.Name == "validate").Input!));
         Assert.Equal("t10k", ((PreparationRecipe)seen.Single(s => s.Name == "transform").Input!).TestSource);
         var sweep = (SweepSpec)seen.Single(s => s.Name == "sweep").Input!;
         Assert.Equal(TrialMetrics.ParameterCount, sweep.SecondaryObjective!.Metric);
