@@ -224,6 +224,7 @@
   }
 
   const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+  // The trial rows are run summaries (one listing in the store); curves are fetched for the chosen trials only.
   async function sweepPage(id, params) {
     const [sweep, trialsBody] = await Promise.all([api('api/sweeps/' + enc(id)), api('api/sweeps/' + enc(id) + '/trials')]);
     const trials = trialsBody.trials || [];
@@ -251,7 +252,7 @@
     const curves = h('div', { id: 'curves' });
     show(
       h('h1', null, 'Sweep ', h('code', null, id), ' ', pill(sweep.status)),
-      h('p', { class: 'muted', id: 'sweep-summary' }, trials.length + ' trials · ' + (sweep.spec ? sweep.spec.algorithm : '') + ' · objective ' + (objective.metric || '?') + ' ' + (objective.direction || '') +
+      h('p', { class: 'muted', id: 'sweep-summary' }, (trialsBody.total > trials.length ? 'the best ' + trials.length + ' of ' + trialsBody.total : trials.length) + ' trials · ' + (sweep.spec ? sweep.spec.algorithm : '') + ' · objective ' + (objective.metric || '?') + ' ' + (objective.direction || '') +
         (trials.some(t => t.status === 'earlyStopped') ? ' · ' + trials.filter(t => t.status === 'earlyStopped').length + ' stopped early (✂)' : '') + (running ? ' · updating live' : '')),
       h('h2', null, 'Trials'), table,
       h('h2', null, 'Per-epoch curves of the chosen trials ', chosen.length >= 2 && chosen.length <= 5 ? h('a', { href: '#/compare?runs=' + chosen.map(enc).join(','), id: 'compare-link', style: 'font-size:13px;font-weight:normal' }, 'Compare these ' + chosen.length) : null), curves,

@@ -141,14 +141,20 @@ public static class RemoteCommands
         }));
 
         var trialsOf = new Argument<string>("sweep") { Description = "the sweep id" };
-        var trials = new Command("trials", "a sweep's trials, best first: objective, status, params") { trialsOf };
+        var top = new Option<int?>("--top") { Description = "at most this many trials (1-1000; the host's default is 1000)" };
+        var skip = new Option<int?>("--skip") { Description = "skip this many of the best first (for paging)" };
+        var trials = new Command("trials", "a sweep's trials, best first: objective, status, params") { trialsOf, top, skip };
         trials.SetAction((p, ct) => WithHost(p, async (host, json, output) =>
         {
-            var body = await host.GetAsync($"api/sweeps/{Uri.EscapeDataString(p.GetValue(trialsOf)!)}/trials", ct);
+            var query = Query(("top", p.GetValue(top)?.ToString(CultureInfo.InvariantCulture)), ("skip", p.GetValue(skip)?.ToString(CultureInfo.InvariantCulture)));
+            var body = await host.GetAsync($"api/sweeps/{Uri.EscapeDataString(p.GetValue(trialsOf)!)}/trials" + query, ct);
             if (json)
                 return Print(output, body);
             var rows = body?["trials"]?.AsArray() ?? [];
-            await output.WriteLineAsync($"{rows.Count} trials, objective {Str(body?["objective"]?["direction"])} {Str(body?["objective"]?["metric"])}");
+            var total = body?["total"]?.GetValue<int>() ?? rows.Count;
+            var from = body?["skip"]?.GetValue<int>() ?? 0;
+            var shown = rows.Count == total ? $"{total} trials" : $"trials {from + 1}-{from + rows.Count} of {total}";
+            await output.WriteLineAsync($"{shown}, objective {Str(body?["objective"]?["direction"])} {Str(body?["objective"]?["metric"])}");
             Table.Write(output, ["RANK", "TRIAL", "STATUS", "OBJECTIVE", "EARLY-STOPPED", "PARAMS"], rows.Select(t => new[]
             {
                 Str(t?["rank"]), Str(t?["runId"]), Str(t?["status"]), Num(t?["objective"]),
