@@ -125,6 +125,11 @@ public sealed class DashboardMorePagesTests(DashboardFixture fixture, ITestOutpu
                 " return { fcp: p ? Math.round(p.startTime) : -1, dcl: Math.round(n.domContentLoadedEventEnd), load: Math.round(n.loadEventEnd)," +
                 " firstRender: Number(document.body.dataset.firstRenderAt), renderMs: Number(document.body.dataset.renderMs) }; }");
             await check(page);
+            // Each API call's own time (the browser's resource timing), to tell the host's part from the page's.
+            var calls = await page.EvaluateAsync<JsonElement>(
+                "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))" +
+                ".map(e => ({ path: new URL(e.name).pathname.replace(/^\\/api\\//, ''), ms: Math.round(e.duration) }))");
+            output.WriteLine($"{name} calls: " + string.Join(", ", calls.EnumerateArray().Select(c => $"{c.GetProperty("path").GetString()} {c.GetProperty("ms")} ms")));
             var line = $"{name}_first_render_ms={t.GetProperty("firstRender")} {name}_fcp_ms={t.GetProperty("fcp")} {name}_dcl_ms={t.GetProperty("dcl")} {name}_data_ms={t.GetProperty("renderMs")}";
             output.WriteLine(line);
             figures.Add(line);
