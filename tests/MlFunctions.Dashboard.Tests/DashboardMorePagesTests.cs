@@ -113,6 +113,17 @@ public sealed class DashboardMorePagesTests(DashboardFixture fixture, ITestOutpu
         var pipeline = await SeedFailedRunsAsync(100);
         output.WriteLine($"seeded: sweep {sweepId} (200 trials × 20 epochs) in {seededSweep.TotalSeconds:F1} s; 100 runs of {pipeline} in {(clock.Elapsed - seededSweep).TotalSeconds:F1} s");
 
+        // The trial table's store read, the way it was (every run blob, with its history) and from the markers' summaries.
+        var store = fixture.Services.GetRequiredService<ITrackingStore>();
+        var read = System.Diagnostics.Stopwatch.StartNew();
+        var whole = await store.ListRunsAsync(sweepId);
+        var wholeMs = read.ElapsedMilliseconds;
+        read.Restart();
+        var summaries = await store.ListRunSummariesAsync(sweepId);
+        var summariesMs = read.ElapsedMilliseconds;
+        Assert.Equal(whole.Count, summaries.Count);
+        output.WriteLine($"RESULT tracking_list runs={whole.Count} epochs=20 whole_runs_ms={wholeMs} summaries_ms={summariesMs}");
+
         var figures = new List<string>();
         async Task MeasureAsync(string name, string hash, string ready, Func<IPage, Task> check)
         {

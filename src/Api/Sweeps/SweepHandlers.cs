@@ -196,8 +196,10 @@ public sealed class SweepHandlers(ITrackingStore store)
 
     private async Task<TrackingRun> RunAsync(HttpContext http, string trialId, string? sweepId = null)
     {
+        // The sweep and the run are independent reads: side by side, a curve of the sweep page waits for one round trip, not two.
+        var reading = Guard(() => store.GetRunAsync(trialId, http.RequestAborted));
         sweepId ??= (await SweepAsync(http)).SweepId;
-        var run = await Guard(() => store.GetRunAsync(trialId, http.RequestAborted));
+        var run = await reading;
         return run is not null && run.Experiment == sweepId
             ? run
             : throw new BadRequestException($"sweep '{sweepId}' has no trial '{trialId}'", StatusCodes.Status404NotFound);

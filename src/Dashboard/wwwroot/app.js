@@ -29,7 +29,7 @@
         headers: Object.assign({ [HEADER]: key, 'accept': 'application/json' }, (options && options.headers) || {}),
       }));
     } catch (e) {
-      throw new ApiError('down', 'The host at ' + location.origin + ' did not answer (' + e.message + '). Is it running? Start it with: dotnet run --project src/Local -c Release -- serve');
+      throw new ApiError('down', 'The host at ' + location.origin + ' did not answer (' + e.message + '). Is it running? Start it with: mlf serve (in a checkout: dotnet run --project src/Local -c Release -- serve).');
     }
     let body = null;
     const text = await response.text();
