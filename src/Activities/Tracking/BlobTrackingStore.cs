@@ -264,6 +264,11 @@ public sealed class BlobTrackingStore(IStorageClients storage) : ITrackingStore
 
     private async Task<TrackingRun> WithStepsAsync(TrackingRun run, CancellationToken ct)
     {
+        // An ended run that has a recorded history has every epoch in it (TrainingRuns.Finished writes the worker's
+        // whole history, which wins over step blobs anyway): its step blobs can add nothing, so skip listing them.
+        // A running run, and a failed one (its record keeps no history), are read with their steps.
+        if (run.Status is TrialState.Succeeded or TrialState.EarlyStopped && run.Metrics.Count > 0)
+            return run;
         var container = await ContainerAsync(ct);
         var names = new List<string>();
         await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = $"runs/{Check(run.RunId)}/steps/" }, ct))
