@@ -7,6 +7,9 @@ namespace MlFunctions.Api;
 /// </summary>
 public static class ApiRoutes
 {
+    /// <summary>The query parameter a function key may come in (Functions' own convention, also taken by the local host); handlers that reject unknown parameters let it through.</summary>
+    public const string KeyQuery = "code";
+
     public const string Health = "api/health";
     public const string StartOrchestration = "api/orchestrators/{name}";
 

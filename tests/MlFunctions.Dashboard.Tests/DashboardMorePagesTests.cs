@@ -113,6 +113,17 @@ public sealed class DashboardMorePagesTests(DashboardFixture fixture, ITestOutpu
         var pipeline = await SeedFailedRunsAsync(100);
         output.WriteLine($"seeded: sweep {sweepId} (200 trials × 20 epochs) in {seededSweep.TotalSeconds:F1} s; 100 runs of {pipeline} in {(clock.Elapsed - seededSweep).TotalSeconds:F1} s");
 
+        // The trial table's store read, the way it was (every run blob, with its history) and from the markers' summaries.
+        var store = fixture.Services.GetRequiredService<ITrackingStore>();
+        var read = System.Diagnostics.Stopwatch.StartNew();
+        var whole = await store.ListRunsAsync(sweepId);
+        var wholeMs = read.ElapsedMilliseconds;
+        read.Restart();
+        var summaries = await store.ListRunSummariesAsync(sweepId);
+        var summariesMs = read.ElapsedMilliseconds;
+        Assert.Equal(whole.Count, summaries.Count);
+        output.WriteLine($"RESULT tracking_list runs={whole.Count} epochs=20 whole_runs_ms={wholeMs} summaries_ms={summariesMs}");
+
         var figures = new List<string>();
         async Task MeasureAsync(string name, string hash, string ready, Func<IPage, Task> check)
         {
@@ -125,6 +136,11 @@ public sealed class DashboardMorePagesTests(DashboardFixture fixture, ITestOutpu
                 " return { fcp: p ? Math.round(p.startTime) : -1, dcl: Math.round(n.domContentLoadedEventEnd), load: Math.round(n.loadEventEnd)," +
                 " firstRender: Number(document.body.dataset.firstRenderAt), renderMs: Number(document.body.dataset.renderMs) }; }");
             await check(page);
+            // Each API call's own time (the browser's resource timing), to tell the host's part from the page's.
+            var calls = await page.EvaluateAsync<JsonElement>(
+                "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))" +
+                ".map(e => ({ path: new URL(e.name).pathname.replace(/^\\/api\\//, ''), ms: Math.round(e.duration) }))");
+            output.WriteLine($"{name} calls: " + string.Join(", ", calls.EnumerateArray().Select(c => $"{c.GetProperty("path").GetString()} {c.GetProperty("ms")} ms")));
             var line = $"{name}_first_render_ms={t.GetProperty("firstRender")} {name}_fcp_ms={t.GetProperty("fcp")} {name}_dcl_ms={t.GetProperty("dcl")} {name}_data_ms={t.GetProperty("renderMs")}";
             output.WriteLine(line);
             figures.Add(line);

@@ -58,12 +58,31 @@ public sealed class SweepHandlers(ITrackingStore store)
     public async Task HandleGet(HttpContext http) =>
         await HttpJson.WriteAsync(http, StatusCodes.Status200OK, await SweepAsync(http));
 
-    /// <summary>GET api/sweeps/{sweep}/trials: best first by the sweep's objective; failed trials last.</summary>
+    /// <summary>The most trials one page of <c>api/sweeps/{sweep}/trials</c> answers.</summary>
+    public const int MaxTrialsPage = 1000;
+
+    /// <summary>
+    /// GET api/sweeps/{sweep}/trials[?top=&amp;skip=]: best first by the sweep's objective; failed trials last.
+    /// Rows are run summaries (params, final metrics, state, tags; no per-epoch history: that is
+    /// .../trials/{trial}/metrics). <c>top</c> (1..1000, default 1000) and <c>skip</c> (default 0) page the
+    /// ranking; <c>total</c> counts every trial. Bad paging is one 400 listing every problem.
+    /// </summary>
     public async Task HandleTrials(HttpContext http)
     {
+        var problems = new List<string>();
+        foreach (var key in http.Request.Query.Keys.Where(k => k is not ("top" or "skip" or ApiRoutes.KeyQuery)))
+            problems.Add($"unknown query parameter '{key}'; trials takes top=<1..{MaxTrialsPage}> and skip=<0..>");
+        var top = QueryInt(http, "top", 1, MaxTrialsPage, MaxTrialsPage, problems);
+        var skip = QueryInt(http, "skip", 0, int.MaxValue, 0, problems);
+        if (problems.Count > 0)
+        {
+            await HttpJson.ProblemsAsync(http, "trials query", problems);
+            return;
+        }
+
         var sweep = await SweepAsync(http);
         // The experiment also holds the folds of cross-validated trials (their own runs); a trial is one row.
-        var runs = (await store.ListRunsAsync(sweep.SweepId, http.RequestAborted)).Where(r => r.Role == RunRole.Trial);
+        var runs = (await store.ListRunSummariesAsync(sweep.SweepId, http.RequestAborted)).Where(r => r.Role == RunRole.Trial).ToList();
         var ordered = TrialRanking.BestFirst(runs, r => r.Objective, sweep.Spec.Objective.Direction)
             .ThenBy(r => r.RunId, StringComparer.Ordinal)
             .Select((r, rank) => new
@@ -75,12 +94,41 @@ public sealed class SweepHandlers(ITrackingStore store)
                 r.Secondary,
                 r.Params,
                 r.FinalMetrics,
+                epochs = r.LastStep,
                 r.Tags,
                 r.Error,
                 r.StartTime,
                 r.EndTime,
-            });
-        await HttpJson.WriteAsync(http, StatusCodes.Status200OK, new { sweep = sweep.SweepId, objective = sweep.Spec.Objective, trials = ordered });
+            })
+            .Skip(skip)
+            .Take(top)
+            .ToList();
+        await HttpJson.WriteAsync(http, StatusCodes.Status200OK, new
+        {
+            sweep = sweep.SweepId,
+            objective = sweep.Spec.Objective,
+            total = runs.Count,
+            skip,
+            count = ordered.Count,
+            trials = ordered,
+        });
+    }
+
+    private static int QueryInt(HttpContext http, string key, int min, int max, int fallback, List<string> problems)
+    {
+        var values = http.Request.Query[key];
+        if (values.Count == 0)
+            return fallback;
+        if (values.Count > 1)
+        {
+            problems.Add($"give {key} once, got {values.Count} values");
+            return fallback;
+        }
+
+        if (int.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
+            return value;
+        problems.Add($"{key} must be an integer between {min} and {max}; got '{values[0]}'");
+        return fallback;
     }
 
     /// <summary>GET api/sweeps/{sweep}/trials/{trial}: the whole run (params, per-epoch metrics, tags, artifacts).</summary>
@@ -148,8 +196,10 @@ public sealed class SweepHandlers(ITrackingStore store)
 
     private async Task<TrackingRun> RunAsync(HttpContext http, string trialId, string? sweepId = null)
     {
+        // The sweep and the run are independent reads: side by side, a curve of the sweep page waits for one round trip, not two.
+        var reading = Guard(() => store.GetRunAsync(trialId, http.RequestAborted));
         sweepId ??= (await SweepAsync(http)).SweepId;
-        var run = await Guard(() => store.GetRunAsync(trialId, http.RequestAborted));
+        var run = await reading;
         return run is not null && run.Experiment == sweepId
             ? run
             : throw new BadRequestException($"sweep '{sweepId}' has no trial '{trialId}'", StatusCodes.Status404NotFound);

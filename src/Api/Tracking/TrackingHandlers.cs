@@ -40,7 +40,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
             return;
         }
 
-        var runs = (await store.ListRunsAsync(query.Experiment, http.RequestAborted)).Where(query.Matches);
+        var runs = (await store.ListRunSummariesAsync(query.Experiment, http.RequestAborted)).Where(query.Matches);
         var ordered = query.Metric is { } metric
             ? Rank(runs, metric, query.Descending)
             : runs.OrderByDescending(r => r.StartTime).ThenBy(r => r.RunId, StringComparer.Ordinal).ToList();
@@ -90,7 +90,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
     public async Task HandleCompare(HttpContext http)
     {
         var problems = new List<string>();
-        foreach (var key in http.Request.Query.Keys.Where(k => k != "runs"))
+        foreach (var key in http.Request.Query.Keys.Where(k => k is not ("runs" or ApiRoutes.KeyQuery)))
             problems.Add($"unknown query parameter '{key}'; compare takes runs=<id>,<id>[,...]");
         var ids = ((string?)http.Request.Query["runs"] ?? string.Empty)
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -125,9 +125,9 @@ public sealed class TrackingHandlers(ITrackingStore store)
         });
     }
 
-    private static List<TrackingRun> Rank(IEnumerable<TrackingRun> runs, string metric, bool descending)
+    private static List<RunSummary> Rank(IEnumerable<RunSummary> runs, string metric, bool descending)
     {
-        var withValue = runs.Select(r => (Run: r, Value: TrackingRunMerge.Latest(r).TryGetValue(metric, out var v) && double.IsFinite(v) ? v : (double?)null)).ToList();
+        var withValue = runs.Select(r => (Run: r, Value: r.FinalMetrics.TryGetValue(metric, out var v) && double.IsFinite(v) ? v : (double?)null)).ToList();
         var ranked = withValue.Where(x => x.Value is not null);
         var sorted = descending ? ranked.OrderByDescending(x => x.Value) : ranked.OrderBy(x => x.Value);
         return sorted.ThenBy(x => x.Run.RunId, StringComparer.Ordinal).Select(x => x.Run)
@@ -135,9 +135,9 @@ public sealed class TrackingHandlers(ITrackingStore store)
             .ToList();
     }
 
-    private static object Row(TrackingRun r, string? metric)
+    private static object Row(RunSummary r, string? metric)
     {
-        var latest = TrackingRunMerge.Latest(r);
+        var latest = r.FinalMetrics;
         return new
         {
             r.RunId,
@@ -147,7 +147,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
             value = metric is not null && latest.TryGetValue(metric, out var v) ? v : (double?)null,
             r.Params,
             metrics = latest,
-            epochs = r.Metrics.Count == 0 ? (int?)null : r.Metrics.Max(m => m.Step),
+            epochs = r.LastStep,
             r.Tags,
             r.Artifacts,
             r.Objective,
@@ -174,7 +174,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
     internal sealed record RunQuery(
         string? Experiment, string? Pipeline, string? PipelineRun, string? Sweep, RunRole? Role, TrialState? Status, string? Model, string? Metric, bool Descending, int Limit)
     {
-        public bool Matches(TrackingRun r) =>
+        public bool Matches(RunSummary r) =>
             (Pipeline is null || r.Tags.GetValueOrDefault("pipeline") == Pipeline)
             && (PipelineRun is null || r.Tags.GetValueOrDefault("pipelineRun") == PipelineRun)
             && (Sweep is null || r.Tags.GetValueOrDefault("sweep") == Sweep)
@@ -187,7 +187,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
         public static RunQuery Parse(IQueryCollection query, out List<string> problems)
         {
             var found = new List<string>();
-            foreach (var key in query.Keys.Where(k => !Known.Contains(k, StringComparer.Ordinal)))
+            foreach (var key in query.Keys.Where(k => k != ApiRoutes.KeyQuery && !Known.Contains(k, StringComparer.Ordinal)))
                 found.Add($"unknown query parameter '{key}'; known: {string.Join(", ", Known)}");
 
             string? One(string key)

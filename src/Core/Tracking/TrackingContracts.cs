@@ -47,6 +47,62 @@ public sealed record TrackingRun
     public DateTime? EndTime { get; init; }
 }
 
+/// <summary>
+/// A run without its per-epoch history: what lists, searches and rankings need (params, the latest value of
+/// each metric, tags, state), so a list of hundreds of runs does not read hundreds of metric histories.
+/// </summary>
+public sealed record RunSummary
+{
+    public required string RunId { get; init; }
+
+    public required string Experiment { get; init; }
+
+    public required TrialState Status { get; init; }
+
+    public RunRole Role { get; init; } = RunRole.Trial;
+
+    public required ParameterSet Params { get; init; }
+
+    /// <summary>Final metrics once ended; the latest step's while running (<see cref="TrackingRunMerge.Latest"/>).</summary>
+    public IReadOnlyDictionary<string, double> FinalMetrics { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>The highest step (epoch) with metrics; null when none was recorded.</summary>
+    public int? LastStep { get; init; }
+
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, string> Artifacts { get; init; } = new Dictionary<string, string>();
+
+    public double? Objective { get; init; }
+
+    public double? Secondary { get; init; }
+
+    public string? Error { get; init; }
+
+    public DateTime StartTime { get; init; }
+
+    public DateTime? EndTime { get; init; }
+
+    /// <summary>The summary of a whole run (with its steps so far, for a running one).</summary>
+    public static RunSummary Of(TrackingRun run) => new()
+    {
+        RunId = run.RunId,
+        Experiment = run.Experiment,
+        Status = run.Status,
+        Role = run.Role,
+        Params = run.Params,
+        FinalMetrics = TrackingRunMerge.Latest(run),
+        LastStep = run.Metrics.Count == 0 ? null : run.Metrics.Max(m => m.Step),
+        Tags = run.Tags,
+        Artifacts = run.Artifacts,
+        Objective = run.Objective,
+        Secondary = run.Secondary,
+        Error = run.Error,
+        StartTime = run.StartTime,
+        EndTime = run.EndTime,
+    };
+}
+
 /// <summary>A sweep as the tracking store keeps it: spec, state and, once finished, what it found.</summary>
 public sealed record SweepRecord
 {
@@ -126,6 +182,13 @@ public interface ITrackingStore
     /// <see cref="TrackingRun.FinalMetrics"/> are its latest step's, so lists and rankings see live values.
     /// </summary>
     Task<IReadOnlyList<TrackingRun>> ListRunsAsync(string? experiment, CancellationToken ct = default);
+
+    /// <summary>
+    /// The runs of one experiment (or all) without their histories, for lists and rankings. A store that
+    /// keeps no summaries answers from <see cref="ListRunsAsync"/>; the blob store reads them from one listing.
+    /// </summary>
+    async Task<IReadOnlyList<RunSummary>> ListRunSummariesAsync(string? experiment, CancellationToken ct = default) =>
+        (await ListRunsAsync(experiment, ct)).Select(RunSummary.Of).ToList();
 
     /// <summary>Experiment names that have runs.</summary>
     Task<IReadOnlyList<string>> ListExperimentsAsync(CancellationToken ct = default);

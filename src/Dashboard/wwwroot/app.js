@@ -29,7 +29,7 @@
         headers: Object.assign({ [HEADER]: key, 'accept': 'application/json' }, (options && options.headers) || {}),
       }));
     } catch (e) {
-      throw new ApiError('down', 'The host at ' + location.origin + ' did not answer (' + e.message + '). Is it running? Start it with: dotnet run --project src/Local -c Release -- serve');
+      throw new ApiError('down', 'The host at ' + location.origin + ' did not answer (' + e.message + '). Is it running? Start it with: mlf serve (in a checkout: dotnet run --project src/Local -c Release -- serve).');
     }
     let body = null;
     const text = await response.text();
@@ -224,6 +224,7 @@
   }
 
   const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+  // The trial rows are run summaries (one listing in the store); curves are fetched for the chosen trials only.
   async function sweepPage(id, params) {
     const [sweep, trialsBody] = await Promise.all([api('api/sweeps/' + enc(id)), api('api/sweeps/' + enc(id) + '/trials')]);
     const trials = trialsBody.trials || [];
@@ -231,7 +232,12 @@
     const chosen = (params.get('trials') || '').split(',').filter(Boolean);
     if (chosen.length === 0) chosen.push(...trials.filter(t => t.objective != null).slice(0, 3).map(t => t.runId));
     if (chosen.length === 0 && trials.length) chosen.push(trials[0].runId);
-    const paramNames = [...new Set(trials.flatMap(t => Object.keys(t.params || {})))].sort();
+    const allParams = [...new Set(trials.flatMap(t => Object.keys(t.params || {})))].sort();
+    // Columns (and parallel axes) for the parameters the trials differ in; the rest (model, data hash, …) once, above.
+    // A pipeline's trial has ~25 params of which a sweep varies a few: 200 rows × ~20 identical cells are neither read nor cheap.
+    const differs = (p) => new Set(trials.map(t => String((t.params || {})[p]))).size > 1;
+    const paramNames = trials.length > 1 ? allParams.filter(differs) : [];
+    const sameParams = allParams.filter(p => !paramNames.includes(p));
     const running = trials.some(t => t.status === 'running') || /running|pending/i.test(String(sweep.status));
     const toggle = (runId) => {
       const set = new Set(chosen); if (set.has(runId)) set.delete(runId); else set.add(runId);
@@ -251,9 +257,12 @@
     const curves = h('div', { id: 'curves' });
     show(
       h('h1', null, 'Sweep ', h('code', null, id), ' ', pill(sweep.status)),
-      h('p', { class: 'muted', id: 'sweep-summary' }, trials.length + ' trials · ' + (sweep.spec ? sweep.spec.algorithm : '') + ' · objective ' + (objective.metric || '?') + ' ' + (objective.direction || '') +
+      h('p', { class: 'muted', id: 'sweep-summary' }, (trialsBody.total > trials.length ? 'the best ' + trials.length + ' of ' + trialsBody.total : trials.length) + ' trials · ' + (sweep.spec ? sweep.spec.algorithm : '') + ' · objective ' + (objective.metric || '?') + ' ' + (objective.direction || '') +
         (trials.some(t => t.status === 'earlyStopped') ? ' · ' + trials.filter(t => t.status === 'earlyStopped').length + ' stopped early (✂)' : '') + (running ? ' · updating live' : '')),
-      h('h2', null, 'Trials'), table,
+      h('h2', null, 'Trials'),
+      sameParams.length && trials.length ? h('p', { class: 'muted', id: 'same-params' }, (trials.length > 1 ? 'Same in every trial: ' : 'Parameters: ') +
+        sameParams.map(p => { const v = fmtNum((trials[0].params || {})[p]); return p + '=' + (v.length > 24 ? v.slice(0, 12) + '…' : v); }).join(' · ')) : null,
+      table,
       h('h2', null, 'Per-epoch curves of the chosen trials ', chosen.length >= 2 && chosen.length <= 5 ? h('a', { href: '#/compare?runs=' + chosen.map(enc).join(','), id: 'compare-link', style: 'font-size:13px;font-weight:normal' }, 'Compare these ' + chosen.length) : null), curves,
       paramNames.length && trials.some(t => t.objective != null) ? [h('h2', null, 'Parallel coordinates'), parallel(trials, paramNames, objective)] : null);
 

@@ -89,7 +89,7 @@ public sealed class HostClient : IDisposable
         {
             var why = e.InnerException is SocketException s ? s.SocketErrorCode.ToString() : e.Message;
             throw new CliException($"the host at {BaseUrl} did not answer ({why}). Is it running? Start one with: " +
-                $"dotnet run --project src/Local -c Release -- serve, or point --url / {UrlVariable} at a running one");
+                $"mlf serve (in a checkout: dotnet run --project src/Local -c Release -- serve), or point --url / {UrlVariable} at a running one");
         }
         catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

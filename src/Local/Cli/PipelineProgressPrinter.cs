@@ -92,7 +92,8 @@ internal sealed class PipelineProgressPrinter(DurableTaskClient client, string r
         }
     }
 
-    private static string Bar(int done, int total)
+    /// <summary>A 20-character text bar: [#########...........].</summary>
+    internal static string Bar(int done, int total)
     {
         const int width = 20;
         var filled = (int)Math.Round(width * Math.Clamp((double)done / total, 0, 1));

@@ -106,7 +106,68 @@ public static class RemoteCommands
             return json ? Print(output, new JsonObject { ["run"] = id, ["cancelled"] = true }) : Say(output, $"run {id}: termination requested");
         }));
 
-        return new Command("runs", "pipeline runs: list, show, report, cancel") { list, show, report, cancel };
+        var followRun = new Argument<string>("run") { Description = "the pipeline run (or any orchestration instance) id" };
+        var interval = new Option<double>("--interval") { Description = "seconds between polls (default 2)", DefaultValueFactory = _ => 2 };
+        var follow = new Command("follow", "wait for a run to end, printing its step and a progress bar as they change; exit 0 if it completed, 1 if not") { followRun, interval };
+        follow.SetAction((p, ct) => WithHost(p, async (host, json, output) =>
+        {
+            var id = p.GetValue(followRun)!;
+            var every = p.GetValue(interval);
+            if (every is < 0.1 or > 3600)
+                throw new CliUsageException($"--interval must be between 0.1 and 3600 seconds; got {every}");
+            var path = $"runtime/webhooks/durabletask/instances/{Uri.EscapeDataString(id)}";
+            var last = "";
+            while (true)
+            {
+                JsonNode? status;
+                try
+                {
+                    status = await host.GetAsync(path, ct);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    await output.WriteLineAsync($"stopped following; run {id} goes on in the host");
+                    return 130;
+                }
+
+                var state = Str(status?["runtimeStatus"]);
+                if (state is "Completed" or "Failed" or "Terminated" or "Canceled")
+                {
+                    if (json)
+                        Print(output, status);
+                    else
+                        await output.WriteLineAsync($"run {id} {state}" + (state == "Completed" ? "" : ": " + Str(status?["output"])));
+                    return state == "Completed" ? Commands.Ok : Commands.Failed;
+                }
+
+                // Pipelines report {step, stepsRecorded, stepsTotal} as their custom status; other orchestrations show the state alone.
+                var progress = status?["customStatus"] as JsonObject;
+                var line = $"{state} [{Str(progress?["step"] ?? progress?["phase"]) switch { "" => "starting", var step => step }}]";
+                if (progress?["stepsTotal"]?.GetValue<int>() is > 0 and var total)
+                {
+                    var done = progress["stepsRecorded"]?.GetValue<int>() ?? 0;
+                    line += $" {PipelineProgressPrinter.Bar(done, total)} {done}/{total} steps";
+                }
+
+                if (!json && line != last)
+                {
+                    await output.WriteLineAsync($"{DateTime.Now:HH:mm:ss} {line}");
+                    last = line;
+                }
+
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(every), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    await output.WriteLineAsync($"stopped following; run {id} goes on in the host");
+                    return 130;
+                }
+            }
+        }));
+
+        return new Command("runs", "pipeline runs: list, show, follow, report, cancel") { list, show, follow, report, cancel };
     }
 
     private static Command Sweeps()
@@ -141,14 +202,20 @@ public static class RemoteCommands
         }));
 
         var trialsOf = new Argument<string>("sweep") { Description = "the sweep id" };
-        var trials = new Command("trials", "a sweep's trials, best first: objective, status, params") { trialsOf };
+        var top = new Option<int?>("--top") { Description = "at most this many trials (1-1000; the host's default is 1000)" };
+        var skip = new Option<int?>("--skip") { Description = "skip this many of the best first (for paging)" };
+        var trials = new Command("trials", "a sweep's trials, best first: objective, status, params") { trialsOf, top, skip };
         trials.SetAction((p, ct) => WithHost(p, async (host, json, output) =>
         {
-            var body = await host.GetAsync($"api/sweeps/{Uri.EscapeDataString(p.GetValue(trialsOf)!)}/trials", ct);
+            var query = Query(("top", p.GetValue(top)?.ToString(CultureInfo.InvariantCulture)), ("skip", p.GetValue(skip)?.ToString(CultureInfo.InvariantCulture)));
+            var body = await host.GetAsync($"api/sweeps/{Uri.EscapeDataString(p.GetValue(trialsOf)!)}/trials" + query, ct);
             if (json)
                 return Print(output, body);
             var rows = body?["trials"]?.AsArray() ?? [];
-            await output.WriteLineAsync($"{rows.Count} trials, objective {Str(body?["objective"]?["direction"])} {Str(body?["objective"]?["metric"])}");
+            var total = body?["total"]?.GetValue<int>() ?? rows.Count;
+            var from = body?["skip"]?.GetValue<int>() ?? 0;
+            var shown = rows.Count == total ? $"{total} trials" : $"trials {from + 1}-{from + rows.Count} of {total}";
+            await output.WriteLineAsync($"{shown}, objective {Str(body?["objective"]?["direction"])} {Str(body?["objective"]?["metric"])}");
             Table.Write(output, ["RANK", "TRIAL", "STATUS", "OBJECTIVE", "EARLY-STOPPED", "PARAMS"], rows.Select(t => new[]
             {
                 Str(t?["rank"]), Str(t?["runId"]), Str(t?["status"]), Num(t?["objective"]),

@@ -48,7 +48,7 @@ public sealed class ApiKeys
 
     public bool IsAuthorized(HttpRequest request)
     {
-        var presented = request.Headers[HeaderName].FirstOrDefault() ?? request.Query["code"].FirstOrDefault();
+        var presented = request.Headers[HeaderName].FirstOrDefault() ?? request.Query[ApiRoutes.KeyQuery].FirstOrDefault();
         return presented is not null &&
                CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(Key));
     }

@@ -144,6 +144,52 @@ public sealed class CliTests(LocalHostFixture host, ITestOutputHelper log)
     }
 
     [Fact]
+    public async Task RunsFollowWaitsForTheEndAndExitsByItsState()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        http.DefaultRequestHeaders.Add("x-functions-key", LocalHostFixture.Key);
+
+        // A completed orchestration: exit 0 and its final state.
+        var started = await http.PostAsync("api/orchestrators/FanOutProbe", new StringContent("{\"count\":3}", System.Text.Encoding.UTF8, "application/json"));
+        var id = (string)JsonNode.Parse(await started.Content.ReadAsStringAsync())!["id"]!;
+        var ok = await RunAsync(Remote("runs", "follow", id, "--interval", "0.2"));
+        Assert.True(ok.Code == 0, ok.Err);
+        Assert.Contains($"run {id} Completed", ok.Out);
+
+        // A pipeline run that fails at its first step (no data under its prefix): exit 1 with the reason, on one line.
+        var pipeline = "follow-" + Guid.NewGuid().ToString("N")[..6];
+        var spec = $$"""
+            {"dataset": {"kind": "tabular", "sourceContainer": "uploads", "sourcePrefix": "datasets/{{pipeline}}/nothing-here"},
+             "columns": {"label": "approved"}, "sweep": {"algorithm": "random", "maxTrials": 1, "parallelTrials": 1, "epochs": 1}, "metric": "auc"}
+            """;
+        var run = await http.PostAsync($"api/pipelines/{pipeline}/runs", new StringContent(spec, System.Text.Encoding.UTF8, "application/json"));
+        Assert.True(run.StatusCode == HttpStatusCode.Accepted, await run.Content.ReadAsStringAsync());
+        var runId = (string)JsonNode.Parse(await run.Content.ReadAsStringAsync())!["id"]!;
+        var failed = await RunAsync(Remote("runs", "follow", runId, "--interval", "0.2"));
+        Assert.Equal(1, failed.Code);
+        Assert.Contains($"run {runId} Failed: ", failed.Out);
+
+        var json = await RunAsync(Remote("runs", "follow", runId, "--json"));
+        Assert.Equal("Failed", (string?)JsonNode.Parse(json.Out)!["runtimeStatus"]);
+
+        var missing = await RunAsync(Remote("runs", "follow", "no-such-run"));
+        Assert.Equal(1, missing.Code);
+        Assert.Contains("no orchestration instance 'no-such-run'", missing.Err);
+        Assert.DoesNotContain("   at ", missing.Err);
+
+        var usage = await RunAsync(Remote("runs", "follow", id, "--interval", "0"));
+        Assert.Equal(2, usage.Code);
+    }
+
+    [Fact]
+    public async Task SweepsTrialsPagesWithTopAndSkip()
+    {
+        var bad = await RunAsync(Remote("sweeps", "trials", "any-sweep", "--top", "0"));
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("top must be an integer between 1 and 1000; got '0'", bad.Err);
+    }
+
+    [Fact]
     public async Task AStoppedHostIsNamedWithHowToStartOne()
     {
         // A port that was free a moment ago and that nothing listens on: the connection is refused.

@@ -58,6 +58,18 @@ public sealed class SweepApiTests(LocalHostFixture host, ITestOutputHelper outpu
         Assert.Equal(losses.Order(), losses);
         foreach (var row in rows)
             output.WriteLine($"{row!["rank"]} {row["runId"]} loss={row["objective"]} {row["params"]!.ToJsonString()}");
+        Assert.Equal(8, (int)trials["total"]!);
+        Assert.Equal(3, (int)rows[0]!["epochs"]!);
+
+        // Paging the ranking: rows 3-5 of 8, the same trials in the same order as the whole list's.
+        var page = await api.Http.GetFromJsonAsync<JsonObject>($"api/sweeps/{id}/trials?top=3&skip=2");
+        Assert.Equal(8, (int)page!["total"]!);
+        Assert.Equal(rows.Skip(2).Take(3).Select(r => (string?)r!["runId"]), page["trials"]!.AsArray().Select(r => (string?)r!["runId"]));
+        Assert.Equal(3, (int?)page["trials"]!.AsArray()[0]!["rank"]);
+        var badPage = await api.Http.GetAsync($"api/sweeps/{id}/trials?top=0&skip=-1&limit=5");
+        Assert.Equal(HttpStatusCode.BadRequest, badPage.StatusCode);
+        var pageProblems = (await badPage.Content.ReadFromJsonAsync<JsonObject>())!["problems"]!.AsArray().Select(p => (string)p!).ToList();
+        Assert.Equal(3, pageProblems.Count); // top, skip and the unknown parameter, in one answer
 
         var bestId = (string)rows[0]!["runId"]!;
         var metrics = await api.Http.GetFromJsonAsync<JsonObject>($"api/sweeps/{id}/trials/{bestId}/metrics?metric=loss");
