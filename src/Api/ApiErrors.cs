@@ -22,7 +22,7 @@ public static class ApiErrors
             RegistryErrorKind.Invalid => StatusCodes.Status400BadRequest,
             RegistryErrorKind.NotFound => StatusCodes.Status404NotFound,
             // A lost write race: 412 when the caller stated a precondition (If-Match / If-None-Match), else 409.
-            _ => http.Request.Headers.IfMatch.Count > 0 || http.Request.Headers.IfNoneMatch is ["*", ..]
+            _ => HttpJson.Precondition(http) is not null
                 ? StatusCodes.Status412PreconditionFailed
                 : StatusCodes.Status409Conflict,
         }, r.Message),

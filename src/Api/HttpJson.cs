@@ -22,6 +22,20 @@ public static class HttpJson
         WriteAsync(http, StatusCodes.Status400BadRequest, new ProblemsBody($"invalid {what}: {string.Join("; ", problems)}", problems));
 
     /// <summary>
+    /// The write precondition a caller stated: the <c>If-Match</c> ETag, <c>""</c> for <c>If-None-Match: *</c> (must not
+    /// exist yet), or null for an unconditional write.
+    /// </summary>
+    public static string? Precondition(HttpContext http)
+    {
+        var headers = http.Request.Headers;
+        if (headers.IfMatch.Count > 0)
+            return headers.IfMatch[0];
+        if (headers.IfNoneMatch.Count > 0 && headers.IfNoneMatch[0] == "*")
+            return "";
+        return null;
+    }
+
+    /// <summary>
     /// Reads the body as one JSON value. An empty body is <c>null</c> (no input); anything that is
     /// not JSON is a <see cref="BadRequestException"/> carrying the parser's position.
     /// </summary>

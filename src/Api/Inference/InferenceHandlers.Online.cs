@@ -165,7 +165,7 @@ public sealed partial class InferenceHandlers
             await WriteJson(ctx, 400, new { error = $"Invalid routing policy for '{model}': {string.Join(" ", problems)}", problems }, V2Json);
             return;
         }
-        var doc = await router.Store.PutPolicyAsync(model, policy, Precondition(ctx), ctx.RequestAborted);
+        var doc = await router.Store.PutPolicyAsync(model, policy, HttpJson.Precondition(ctx), ctx.RequestAborted);
         router.Invalidate(model);
         ctx.Response.Headers.ETag = doc.ETag;
         await WriteJson(ctx, 200, doc, RegistryJson.Options);
@@ -176,7 +176,7 @@ public sealed partial class InferenceHandlers
     {
         var router = RequireRouter();
         string model = Route(ctx, "model");
-        if (!await router.Store.DeletePolicyAsync(model, Precondition(ctx), ctx.RequestAborted))
+        if (!await router.Store.DeletePolicyAsync(model, HttpJson.Precondition(ctx), ctx.RequestAborted))
             throw InferenceError.NotFound($"Model '{model}' has no routing policy.");
         router.Invalidate(model);
         ctx.Response.StatusCode = 204;

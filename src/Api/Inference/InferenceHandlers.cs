@@ -181,7 +181,7 @@ public sealed partial class InferenceHandlers
         {
             throw new RegistryException(RegistryErrorKind.Invalid, $"The body is not valid JSON: {e.Message}", e);
         }
-        var result = await _registry.SetAliasAsync(model, alias, version, Precondition(ctx), ctx.RequestAborted);
+        var result = await _registry.SetAliasAsync(model, alias, version, HttpJson.Precondition(ctx), ctx.RequestAborted);
         _dataplane.Repository.InvalidateAliases(); // this process serves the move at once; others within the refresh interval
         ctx.Response.Headers.ETag = result.ETag;
         await WriteJson(ctx, 200, result, RegistryJson.Options);
@@ -191,21 +191,11 @@ public sealed partial class InferenceHandlers
     public Task HandleDeleteAlias(HttpContext ctx) => Run(ctx, async () =>
     {
         string model = Route(ctx, "model"), alias = Route(ctx, "alias");
-        if (!await _registry.DeleteAliasAsync(model, alias, Precondition(ctx), ctx.RequestAborted))
+        if (!await _registry.DeleteAliasAsync(model, alias, HttpJson.Precondition(ctx), ctx.RequestAborted))
             throw new RegistryException(RegistryErrorKind.NotFound, $"Model '{model}' has no alias '{alias}'.");
         _dataplane.Repository.InvalidateAliases();
         ctx.Response.StatusCode = 204;
     });
-
-    private static string? Precondition(HttpContext ctx)
-    {
-        var headers = ctx.Request.Headers;
-        if (headers.IfMatch.Count > 0)
-            return headers.IfMatch[0];
-        if (headers.IfNoneMatch.Count > 0 && headers.IfNoneMatch[0] == "*")
-            return ""; // must not exist yet
-        return null;
-    }
 
     // ---- plumbing ----
 

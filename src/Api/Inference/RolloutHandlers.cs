@@ -102,15 +102,13 @@ public sealed class RolloutHandlers(IModelRegistry registry)
     private static async Task<(string Model, OrchestrationMetadata Metadata)> FindAsync(HttpContext http, DurableTaskClient client)
     {
         string model = Route(http, "model"), id = Route(http, "rollout");
-        var metadata = id.StartsWith(Prefix(model), StringComparison.Ordinal) && IsSafeId(id)
+        var metadata = id.StartsWith(Prefix(model), StringComparison.Ordinal) && SafeNames.IsId(id)
             ? await client.GetInstancesAsync(id, getInputsAndOutputs: true, http.RequestAborted)
             : null;
         if (metadata is null || metadata.Name != OrchestrationNames.Rollout)
             throw new BadRequestException($"model '{model}' has no rollout '{id}'", StatusCodes.Status404NotFound);
         return (model, metadata);
     }
-
-    private static bool IsSafeId(string id) => SafeNames.IsId(id);
 
     private static string Route(HttpContext http, string name) => (string)http.Request.RouteValues[name]!;
 }

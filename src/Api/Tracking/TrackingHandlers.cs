@@ -100,7 +100,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
             problems.Add("compare needs at least two run ids: ?runs=<id>,<id>[,...]");
         if (ids.Count > MaxCompared)
             problems.Add($"compare takes at most {MaxCompared} runs, got {ids.Count}");
-        problems.AddRange(ids.Where(id => !RunQuery.IsSafeId(id)).Select(id => $"'{id}' is not a valid run id"));
+        problems.AddRange(ids.Where(id => !SafeNames.IsId(id)).Select(id => $"'{id}' is not a valid run id"));
         if (problems.Count > 0)
         {
             await HttpJson.ProblemsAsync(http, "compare query", problems);
@@ -159,7 +159,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
 
     private async Task<TrackingRun> RunAsync(HttpContext http, string runId)
     {
-        if (!RunQuery.IsSafeId(runId))
+        if (!SafeNames.IsId(runId))
         {
             throw new BadRequestException($"'{runId}' is not a valid run id");
         }
@@ -181,8 +181,6 @@ public sealed class TrackingHandlers(ITrackingStore store)
             && (Role is null || r.Role == Role)
             && (Status is null || r.Status == Status)
             && (Model is null || r.Params.GetValueOrDefault("model") == Model);
-
-        public static bool IsSafeId(string id) => SafeNames.IsId(id);
 
         public static RunQuery Parse(IQueryCollection query, out List<string> problems)
         {
@@ -214,7 +212,7 @@ public sealed class TrackingHandlers(ITrackingStore store)
             }
 
             var experiment = One("experiment");
-            if (experiment is not null && !IsSafeId(experiment))
+            if (experiment is not null && !SafeNames.IsId(experiment))
                 found.Add($"'{experiment}' is not a valid experiment name");
             var role = Enum<RunRole>("role");
             var status = Enum<TrialState>("status");

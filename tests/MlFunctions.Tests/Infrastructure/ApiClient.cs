@@ -1,6 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using MlFunctions.Core.Json;
+using MlFunctions.Core.Pipelines;
+using Xunit;
 
 namespace MlFunctions.Tests.Infrastructure;
 
@@ -26,6 +30,15 @@ public sealed class ApiClient(string baseUrl, string key) : IDisposable
 
     public Task<(HttpStatusCode Status, JsonObject? Body)> WaitDoneAsync(string instanceId, TimeSpan? within = null) =>
         Eventually.GetAsync(() => StatusAsync(instanceId), s => s.Status != HttpStatusCode.Accepted, within ?? TimeSpan.FromMinutes(3), $"instance {instanceId} done");
+
+    /// <summary>Waits for a pipeline run, asserts it completed, and returns its result.</summary>
+    public async Task<PipelineRunResult> WaitPipelineResultAsync(string instanceId, TimeSpan within)
+    {
+        var (status, final) = await WaitDoneAsync(instanceId, within);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.True((string?)final!["runtimeStatus"] == "Completed", final.ToJsonString());
+        return final["output"]!.Deserialize<PipelineRunResult>(MlJson.Options)!;
+    }
 
     public void Dispose() => Http.Dispose();
 

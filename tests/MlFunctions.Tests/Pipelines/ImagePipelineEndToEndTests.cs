@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Builder;
 using MlFunctions.Core.Datasets;
 using MlFunctions.Core.Imaging;
@@ -93,7 +92,7 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
                 files.Add(($"test/{shape}/{i:D2}.png", ImagePng.Encode(Draw(shape, rng))));
         }
 
-        var prefix = await UploadAsync($"datasets/{pipeline}/batch-1", [.. files]);
+        var prefix = await TestUploads.PutAsync($"datasets/{pipeline}/batch-1", [.. files]);
         var spec = new PipelineSpec
         {
             Dataset = new PipelineDataset { Kind = DatasetKinds.Images, SourceContainer = "uploads", SourcePrefix = prefix },
@@ -107,7 +106,7 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
         var started = await api.Http.PostAsJsonAsync($"/api/pipelines/{pipeline}/runs", spec, MlJson.Options);
         var startedBody = await started.Content.ReadFromJsonAsync<JsonObject>();
         Assert.True(started.StatusCode == HttpStatusCode.Accepted, startedBody?.ToJsonString());
-        var result = await WaitResultAsync(api, (string)startedBody!["id"]!);
+        var result = await api.WaitPipelineResultAsync((string)startedBody!["id"]!, TimeSpan.FromMinutes(6));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT images-png test accuracy {result.Value:F4} on {3 * 8} test/ images (chance 0.333), sweep best val_accuracy {result.Sweep?.Best?.Objective:F4}"));
         Assert.Equal(MnistPipelineOutcomes.Promoted, result.Outcome);
         Assert.True(result.Value >= 0.75, $"test accuracy {result.Value}");
@@ -147,7 +146,7 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
 
         var pipeline = "broken-shapes-" + Guid.NewGuid().ToString("N")[..4];
         var rng = new Random(1);
-        var prefix = await UploadAsync($"datasets/{pipeline}/b1",
+        var prefix = await TestUploads.PutAsync($"datasets/{pipeline}/b1",
             ("dot/1.png", ImagePng.Encode(Draw("dot", rng))),
             ("dot/2.png", ImagePng.Encode(Draw("dot", rng))),
             ("dot/3.png", [.. ImagePng.Encode(Draw("dot", rng)).AsSpan(0, 50)]),
@@ -180,22 +179,5 @@ public sealed class ImagePipelineEndToEndTests(ITestOutputHelper output) : IAsyn
         var probabilities = outputs.Single(o => (string?)o!["name"] == "probabilities")!["data"]!.AsArray().Select(v => (double)v!).ToArray();
         Assert.Equal(9, probabilities.Length);
         return outputs.Single(o => (string?)o!["name"] == "label")!["data"]!.AsArray().Select(v => (string)v!).ToArray();
-    }
-
-    private static async Task<PipelineRunResult> WaitResultAsync(ApiClient api, string id)
-    {
-        var (status, final) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(6));
-        Assert.Equal(HttpStatusCode.OK, status);
-        Assert.True((string?)final!["runtimeStatus"] == "Completed", final.ToJsonString());
-        return final["output"]!.Deserialize<PipelineRunResult>(MlJson.Options)!;
-    }
-
-    private static async Task<string> UploadAsync(string prefix, params (string Name, byte[] Content)[] files)
-    {
-        var container = new BlobServiceClient(await TestStorage.ConnectionStringAsync()).GetBlobContainerClient("uploads");
-        await container.CreateIfNotExistsAsync();
-        foreach (var (name, content) in files)
-            await container.GetBlobClient($"{prefix}/{name}").UploadAsync(BinaryData.FromBytes(content), overwrite: true);
-        return prefix;
     }
 }

@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Builder;
 using MlFunctions.Core.Json;
 using MlFunctions.Core.Pipelines;
@@ -66,7 +65,7 @@ public sealed class RegressionPipelineEndToEndTests(ITestOutputHelper output) : 
     {
         var pipeline = "measure-" + Guid.NewGuid().ToString("N")[..6];
         var csv = MeasurementsCsv(400, 11);
-        var prefix = await UploadAsync($"datasets/{pipeline}/batch-1", ("m.csv", csv));
+        var prefix = await TestUploads.PutAsync($"datasets/{pipeline}/batch-1", ("m.csv", csv));
         var spec = new PipelineSpec
         {
             Dataset = new PipelineDataset { Kind = DatasetKinds.Tabular, SourceContainer = "uploads", SourcePrefix = prefix },
@@ -81,7 +80,7 @@ public sealed class RegressionPipelineEndToEndTests(ITestOutputHelper output) : 
         var started = await api.Http.PostAsJsonAsync($"/api/pipelines/{pipeline}/runs", spec, MlJson.Options);
         var startedBody = await started.Content.ReadFromJsonAsync<JsonObject>();
         Assert.True(started.StatusCode == HttpStatusCode.Accepted, startedBody?.ToJsonString());
-        var result = await WaitResultAsync(api, (string)startedBody!["id"]!);
+        var result = await api.WaitPipelineResultAsync((string)startedBody!["id"]!, TimeSpan.FromMinutes(8));
         output.WriteLine(JsonSerializer.Serialize(result.Metrics));
 
         // The baseline a regressor must beat: predicting the mean, whose RMSE is the label's standard deviation.
@@ -162,7 +161,7 @@ public sealed class RegressionPipelineEndToEndTests(ITestOutputHelper output) : 
         var pipeline = "bad-label-" + Guid.NewGuid().ToString("N")[..4];
         var words = MeasurementsCsv(40, 2).Split('\n');
         words[3] = string.Join(',', words[3].Split(',')[..4]) + ",high";
-        var prefix = await UploadAsync($"datasets/{pipeline}/b1", ("m.csv", string.Join('\n', words)));
+        var prefix = await TestUploads.PutAsync($"datasets/{pipeline}/b1", ("m.csv", string.Join('\n', words)));
         var spec = new PipelineSpec
         {
             Dataset = new PipelineDataset { SourceContainer = "uploads", SourcePrefix = prefix },
@@ -180,22 +179,5 @@ public sealed class RegressionPipelineEndToEndTests(ITestOutputHelper output) : 
         Assert.Contains("label column 'y' is not numeric: 'high' at", failure);
         Assert.Contains("line 4", failure);
         Assert.Equal(HttpStatusCode.OK, (await api.Http.GetAsync("/api/health")).StatusCode);
-    }
-
-    private static async Task<PipelineRunResult> WaitResultAsync(ApiClient api, string id)
-    {
-        var (status, final) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(8));
-        Assert.Equal(HttpStatusCode.OK, status);
-        Assert.True((string?)final!["runtimeStatus"] == "Completed", final.ToJsonString());
-        return final["output"]!.Deserialize<PipelineRunResult>(MlJson.Options)!;
-    }
-
-    private static async Task<string> UploadAsync(string prefix, params (string Name, string Content)[] files)
-    {
-        var container = new BlobServiceClient(await TestStorage.ConnectionStringAsync()).GetBlobContainerClient("uploads");
-        await container.CreateIfNotExistsAsync();
-        foreach (var (name, content) in files)
-            await container.GetBlobClient($"{prefix}/{name}").UploadAsync(BinaryData.FromString(content), overwrite: true);
-        return prefix;
     }
 }

@@ -66,7 +66,7 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
     public async Task ABinaryCsvUploadedAsBlobsBecomesAServedModelThatReadsRawFields()
     {
         var pipeline = "loans-" + Guid.NewGuid().ToString("N")[..6];
-        var prefix = await UploadAsync($"datasets/{pipeline}/batch-1", ("loans.csv", LoansCsv(600, 7)));
+        var prefix = await TestUploads.PutAsync($"datasets/{pipeline}/batch-1", ("loans.csv", LoansCsv(600, 7)));
         var spec = new PipelineSpec
         {
             Dataset = new PipelineDataset { Kind = DatasetKinds.Tabular, SourceContainer = "uploads", SourcePrefix = prefix },
@@ -80,7 +80,7 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
         var started = await api.Http.PostAsJsonAsync($"/api/pipelines/{pipeline}/runs", spec, MlJson.Options);
         var startedBody = await started.Content.ReadFromJsonAsync<JsonObject>();
         Assert.True(started.StatusCode == HttpStatusCode.Accepted, startedBody?.ToJsonString());
-        var result = await WaitResultAsync(api, (string)startedBody!["id"]!);
+        var result = await api.WaitPipelineResultAsync((string)startedBody!["id"]!, TimeSpan.FromMinutes(8));
         output.WriteLine(JsonSerializer.Serialize(result.Metrics));
         Assert.Equal(MnistPipelineOutcomes.Promoted, result.Outcome);
         Assert.Equal(1, result.ModelVersion);
@@ -150,7 +150,7 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
         var started = await api.Http.PostAsync($"/api/pipelines/{pipeline}/runs", null);
         var body = await started.Content.ReadFromJsonAsync<JsonObject>();
         Assert.True(started.StatusCode == HttpStatusCode.Accepted, body?.ToJsonString());
-        var result = await WaitResultAsync(api, (string)body!["id"]!);
+        var result = await api.WaitPipelineResultAsync((string)body!["id"]!, TimeSpan.FromMinutes(8));
         output.WriteLine(JsonSerializer.Serialize(result.Metrics));
         Assert.Equal(MnistPipelineOutcomes.Promoted, result.Outcome);
         Assert.True(result.Value > 0.85, $"test accuracy {result.Value}");
@@ -189,7 +189,7 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
         foreach (var c in cases)
         {
             var pipeline = $"bad-{c.Name}-" + Guid.NewGuid().ToString("N")[..4];
-            var prefix = await UploadAsync($"datasets/{pipeline}/b1", (c.File, c.Csv));
+            var prefix = await TestUploads.PutAsync($"datasets/{pipeline}/b1", (c.File, c.Csv));
             var spec = new PipelineSpec
             {
                 Dataset = new PipelineDataset { SourceContainer = "uploads", SourcePrefix = prefix },
@@ -204,7 +204,7 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
 
         // A numeric column declared as such, with text in it.
         var declared = "bad-numeric-" + Guid.NewGuid().ToString("N")[..4];
-        var declaredPrefix = await UploadAsync($"datasets/{declared}/b1", ("a.csv", System.Text.RegularExpressions.Regex.Replace(good, "\na4,[^,]*,", "\na4,plenty,")));
+        var declaredPrefix = await TestUploads.PutAsync($"datasets/{declared}/b1", ("a.csv", System.Text.RegularExpressions.Regex.Replace(good, "\na4,[^,]*,", "\na4,plenty,")));
         var declaredSpec = new PipelineSpec
         {
             Dataset = new PipelineDataset { SourceContainer = "uploads", SourcePrefix = declaredPrefix },
@@ -228,22 +228,5 @@ public sealed class TabularPipelineEndToEndTests(ITestOutputHelper output) : IAs
         var uploads = new BlobServiceClient(await TestStorage.ConnectionStringAsync()).GetBlobContainerClient("uploads");
         Assert.True((await uploads.GetBlobClient($"{declaredPrefix}/a.csv").ExistsAsync()).Value);
         Assert.Equal(HttpStatusCode.OK, (await api.Http.GetAsync("/api/health")).StatusCode);
-    }
-
-    private static async Task<PipelineRunResult> WaitResultAsync(ApiClient api, string id)
-    {
-        var (status, final) = await api.WaitDoneAsync(id, TimeSpan.FromMinutes(8));
-        Assert.Equal(HttpStatusCode.OK, status);
-        Assert.True((string?)final!["runtimeStatus"] == "Completed", final.ToJsonString());
-        return final["output"]!.Deserialize<PipelineRunResult>(MlJson.Options)!;
-    }
-
-    private static async Task<string> UploadAsync(string prefix, params (string Name, string Content)[] files)
-    {
-        var container = new BlobServiceClient(await TestStorage.ConnectionStringAsync()).GetBlobContainerClient("uploads");
-        await container.CreateIfNotExistsAsync();
-        foreach (var (name, content) in files)
-            await container.GetBlobClient($"{prefix}/{name}").UploadAsync(BinaryData.FromString(content), overwrite: true);
-        return prefix;
     }
 }
